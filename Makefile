@@ -1,0 +1,30 @@
+# Two entry points for a newcomer:  `make demo`  and  `make test`.
+# Both create ./.venv on first use and install everything they need.
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.ftervit-installed
+
+.PHONY: setup demo test test-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	# torch 2.14.1 / torchvision 0.29.1 are the releases that install from this machine's disk
+	$(VPY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(VPY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/ftervit demo
+
+test-deps:
+	bash scripts/install_test_deps.sh
+
+test: setup test-deps
+	$(VPY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

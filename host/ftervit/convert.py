@@ -1,0 +1,144 @@
+"""`ternarize(model)`: turn a timm DeiT / DeiT-III / ViT into FTerViT by a recursive module swap.
+
+The swap replaces layers in place with their ternary twins, which keep the
+same parameters and names, so a float checkpoint loads into the ternary model
+unchanged and a teacher's weights initialise the student.
+"""
+from typing import Callable, Optional
+
+import torch.nn as nn
+from timm.layers import Attention, LayerScale, Mlp, PatchEmbed
+from timm.models.vision_transformer import Block, VisionTransformer
+
+from .layers import (TernaryAttention, TernaryBitConv2d, TernaryLayerNorm, TernaryLinear,
+                     image_input_scale, set_quantizers)
+
+MODES = ("full", "encoder")
+DEFAULT_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+class UnsupportedModelError(ValueError):
+    """The model has a feature the FTerViT conversion or integer runtime cannot represent."""
+
+
+def _fail(what: str):
+    raise UnsupportedModelError(
+        f"cannot ternarize: {what}. FTerViT supports timm VisionTransformer models of the "
+        "DeiT / DeiT-III family (class token, absolute position embedding, pre-norm blocks, "
+        "optional LayerScale, GELU MLP, 'token' pooling).")
+
+
+def check_supported(model: nn.Module) -> None:
+    """Raise UnsupportedModelError naming the first feature FTerViT cannot represent."""
+    if not isinstance(model, VisionTransformer):
+        _fail(f"{type(model).__name__} is not a timm VisionTransformer")
+    if hasattr(model, "dist_token") or hasattr(model, "head_dist"):
+        _fail("distilled DeiT models (distillation token, second head) are not supported")
+    if model.cls_token is None or model.num_prefix_tokens != 1:
+        _fail("the model needs exactly one class token and no register tokens")
+    if model.global_pool != "token":
+        _fail(f"global_pool={model.global_pool!r}; only 'token' pooling is supported")
+    if model.pos_embed is None:
+        _fail("the model has no absolute position embedding")
+    if getattr(model, "dynamic_img_size", False):
+        _fail("dynamic_img_size=True; the image size must be fixed")
+    if not isinstance(model.norm_pre, nn.Identity) or not isinstance(model.fc_norm, nn.Identity):
+        _fail("pre-norm or fc_norm layers are not supported")
+    if getattr(model, "attn_pool", None) is not None:
+        _fail("attention pooling is not supported")
+    pe = model.patch_embed
+    if type(pe) is not PatchEmbed or not isinstance(pe.proj, nn.Conv2d) \
+            or not isinstance(pe.norm, nn.Identity):
+        _fail("the patch embedding must be a plain PatchEmbed convolution without norm")
+    if not isinstance(model.norm, nn.LayerNorm):
+        _fail(f"final norm is {type(model.norm).__name__}, expected LayerNorm")
+    if not isinstance(model.head, nn.Linear):
+        _fail("the classifier head must be a Linear layer (num_classes > 0)")
+    for i, blk in enumerate(model.blocks):
+        _check_block(i, blk)
+
+
+def _check_block(i: int, blk: nn.Module) -> None:
+    if type(blk) is not Block:
+        _fail(f"blocks[{i}] is {type(blk).__name__}, expected timm Block")
+    if not isinstance(blk.norm1, nn.LayerNorm) or not isinstance(blk.norm2, nn.LayerNorm):
+        _fail(f"blocks[{i}] norms must be LayerNorm")
+    if type(blk.attn) not in (Attention, TernaryAttention):
+        _fail(f"blocks[{i}].attn is {type(blk.attn).__name__}, expected timm Attention")
+    if type(blk.mlp) is not Mlp or not isinstance(blk.mlp.act, nn.GELU) \
+            or not isinstance(blk.mlp.norm, nn.Identity):
+        _fail(f"blocks[{i}].mlp must be a timm Mlp with GELU and no inner norm")
+    if getattr(blk.mlp.act, "approximate", "none") != "none":
+        _fail(f"blocks[{i}].mlp uses tanh-approximate GELU; exact GELU expected")
+    for ls in (blk.ls1, blk.ls2):
+        if not isinstance(ls, (LayerScale, nn.Identity)):
+            _fail(f"blocks[{i}] layer scale is {type(ls).__name__}")
+
+
+def swap_modules(module: nn.Module, fn: Callable[[str, nn.Module], Optional[nn.Module]],
+                 prefix: str = "") -> nn.Module:
+    """Recursively replace children: `fn(path, child)` returns a new module or None to keep
+    descending.  Returns `module` (replaced in place)."""
+    for name, child in module.named_children():
+        path = f"{prefix}{name}"
+        new = fn(path, child)
+        if new is None:
+            swap_modules(child, fn, prefix=path + ".")
+        elif new is not child:
+            setattr(module, name, new)
+    return module
+
+
+def _data_mean_std(model: VisionTransformer):
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    mean, std = cfg.get("mean"), cfg.get("std")
+    if mean is None or std is None:
+        return DEFAULT_MEAN_STD
+    in_chans = model.patch_embed.proj.in_channels
+    if len(mean) != in_chans:
+        mean, std = tuple(mean)[:1] * in_chans, tuple(std)[:1] * in_chans
+    return tuple(mean), tuple(std)
+
+
+def ternarize(model: nn.Module, mode: str = "full", weights: bool = True, acts: bool = True,
+              mean=None, std=None) -> nn.Module:
+    """Convert a timm DeiT / DeiT-III / ViT into FTerViT, in place; returns the model.
+
+    mode='full': every weight ternary: block Linears, attention int8 points,
+    the patch-embedding conv (per-channel scales), every LayerNorm's affine
+    parameters and the head.  mode='encoder': only the encoder blocks'
+    Linears and attention (the TerViT / BitNet-style baseline); patch
+    embedding, norms and head stay float.
+    `weights` / `acts` switch the quantizers (both False gives the float model's
+    outputs exactly).  `mean` / `std` are the input normalisation, used for
+    the patch embedding's int8 input step; default: the model's pretrained_cfg.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_supported(model)
+    if getattr(model, "ftervit_mode", None) is not None:
+        raise UnsupportedModelError("model is already ternarized "
+                                    f"(mode={model.ftervit_mode!r})")
+    if mean is None or std is None:
+        mean, std = _data_mean_std(model)
+    full = mode == "full"
+
+    def swap(path: str, child: nn.Module):
+        in_blocks = path.startswith("blocks.")
+        if isinstance(child, Attention) and in_blocks:
+            new = TernaryAttention.from_float(child)
+            swap_modules(new, swap, prefix=path + ".")
+            return new
+        if isinstance(child, nn.Linear) and (in_blocks or (full and path == "head")):
+            return TernaryLinear.from_float(child)
+        if isinstance(child, nn.LayerNorm) and full:
+            return TernaryLayerNorm.from_float(child)
+        if isinstance(child, nn.Conv2d) and full and path == "patch_embed.proj":
+            return TernaryBitConv2d.from_float(child, input_scale=image_input_scale(mean, std))
+        return None
+
+    swap_modules(model, swap)
+    model.ftervit_mode = mode
+    model.ftervit_norm = {"mean": list(mean), "std": list(std)}
+    set_quantizers(model, weights=weights, acts=acts)
+    return model

@@ -1,0 +1,40 @@
+"""TernaryLinear: BitNet b1.58 weights (one scale per tensor), int8 per-token activations."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .quant import fake_act_per_token, fake_ternary
+
+
+class TernaryLinear(nn.Linear):
+    """Drop-in for `nn.Linear` (same parameters, same state-dict keys).
+
+    Forward: y = Q8(x) @ (s * T)^T + b, where T = clip(round(W / s), -1, 1),
+    s = mean|W| and Q8 is per-token absmax int8 fake-quantization.  Gradients
+    reach the float shadow weight `W` through a straight-through estimator.
+    The bias stays high precision (int16 fixed point in the model file).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
+        self.quant_weight = True
+        self.quant_act = True
+
+    @classmethod
+    def from_float(cls, linear: nn.Linear) -> "TernaryLinear":
+        new = cls(linear.in_features, linear.out_features, bias=linear.bias is not None,
+                  device=linear.weight.device, dtype=linear.weight.dtype)
+        new.load_state_dict(linear.state_dict())
+        new.train(linear.training)
+        return new
+
+    def quantized_weight(self) -> torch.Tensor:
+        return fake_ternary(self.weight) if self.quant_weight else self.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.quant_act:
+            x = fake_act_per_token(x)
+        return F.linear(x, self.quantized_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", w=ternary:{self.quant_weight}, a=int8:{self.quant_act}"
