@@ -1,0 +1,1 @@
+"""One module per `ftervit` subcommand; see ftervit.cli."""
