@@ -54,6 +54,8 @@ def check_supported(model: nn.Module) -> None:
         _fail(f"final norm is {type(model.norm).__name__}, expected LayerNorm")
     if not isinstance(model.head, nn.Linear):
         _fail("the classifier head must be a Linear layer (num_classes > 0)")
+    if model.head.bias is None or model.patch_embed.proj.bias is None:
+        _fail("the head and the patch embedding need biases")
     for i, blk in enumerate(model.blocks):
         _check_block(i, blk)
 
@@ -70,9 +72,18 @@ def _check_block(i: int, blk: nn.Module) -> None:
         _fail(f"blocks[{i}].mlp must be a timm Mlp with GELU and no inner norm")
     if getattr(blk.mlp.act, "approximate", "none") != "none":
         _fail(f"blocks[{i}].mlp uses tanh-approximate GELU; exact GELU expected")
+    linears = (blk.attn.qkv, blk.attn.proj, blk.mlp.fc1, blk.mlp.fc2)
+    if any(lin.bias is None for lin in linears):
+        _fail(f"blocks[{i}]: every Linear needs a bias (qkv_bias=True)")
+    if blk.attn.num_heads * blk.attn.head_dim != model_dim(blk):
+        _fail(f"blocks[{i}]: attention width differs from the embedding width")
     for ls in (blk.ls1, blk.ls2):
         if not isinstance(ls, (LayerScale, nn.Identity)):
             _fail(f"blocks[{i}] layer scale is {type(ls).__name__}")
+
+
+def model_dim(blk: nn.Module) -> int:
+    return blk.norm1.normalized_shape[0]
 
 
 def swap_modules(module: nn.Module, fn: Callable[[str, nn.Module], Optional[nn.Module]],

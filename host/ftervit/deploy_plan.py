@@ -37,47 +37,82 @@ class PlannedTensor:
         return count * {"q16": 2, "mult": 4, "i8": 1}[self.kind]
 
 
-def _has_layerscale(ls: nn.Module) -> bool:
-    return isinstance(ls, LayerScale)
+@dataclass(frozen=True)
+class Geometry:
+    """Everything about a model's shape the integer runtime needs (the `.ftv` config)."""
+    img_size: int
+    patch_size: int
+    in_chans: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    mlp_dim: int
+    num_classes: int
+    cls_pos: bool      # position embedding has a row for the class token (DeiT; not DeiT-III)
+    layerscale: bool   # blocks have LayerScale (DeiT-III), folded into per-row multipliers
+
+    @property
+    def head_dim(self) -> int:
+        return self.embed_dim // self.num_heads
+
+    @property
+    def num_patches(self) -> int:
+        return (self.img_size // self.patch_size) ** 2
+
+    @property
+    def num_tokens(self) -> int:
+        return self.num_patches + 1
+
+    @property
+    def pos_rows(self) -> int:
+        return self.num_tokens if self.cls_pos else self.num_patches
 
 
-def _linear(prefix: str, group: str, linear: nn.Module, per_row: bool) -> List[PlannedTensor]:
-    rows, cols = linear.weight.shape[0], linear.weight[0].numel()
-    out = [PlannedTensor(f"{prefix}.weight", group, "tern", (rows, cols)),
-           PlannedTensor(f"{prefix}.mult", "scales", "mult", (rows if per_row else 1,))]
-    if linear.bias is not None:
-        out.append(PlannedTensor(f"{prefix}.bias", "biases", "q16", (rows,)))
-    return out
+def geometry_from_model(model: nn.Module) -> Geometry:
+    check_supported(model)
+    pe = model.patch_embed
+    if pe.img_size[0] != pe.img_size[1] or pe.patch_size[0] != pe.patch_size[1]:
+        raise ValueError("FTerViT models need square images and patches")
+    blk = model.blocks[0]
+    return Geometry(
+        img_size=pe.img_size[0], patch_size=pe.patch_size[0], in_chans=pe.proj.in_channels,
+        embed_dim=model.embed_dim, depth=len(model.blocks), num_heads=blk.attn.num_heads,
+        mlp_dim=blk.mlp.fc1.out_features, num_classes=model.head.out_features,
+        cls_pos=not model.no_embed_class, layerscale=isinstance(blk.ls1, LayerScale))
 
 
-def _norm(prefix: str, norm: nn.LayerNorm) -> List[PlannedTensor]:
-    dim = norm.normalized_shape[0]
+def _linear(prefix: str, group: str, rows: int, cols: int, per_row: bool) -> List[PlannedTensor]:
+    return [PlannedTensor(f"{prefix}.weight", group, "tern", (rows, cols)),
+            PlannedTensor(f"{prefix}.mult", "scales", "mult", (rows if per_row else 1,)),
+            PlannedTensor(f"{prefix}.bias", "biases", "q16", (rows,))]
+
+
+def _norm(prefix: str, dim: int) -> List[PlannedTensor]:
     return [PlannedTensor(f"{prefix}.weight", "norms", "tern", (1, dim)),
             PlannedTensor(f"{prefix}.bias", "norms", "tern", (1, dim)),
             PlannedTensor(f"{prefix}.mult", "scales", "mult", (2,))]
 
 
-def plan_tensors(model: nn.Module) -> List[PlannedTensor]:
-    """The tensors of the deployed integer model, in file order.  LayerScale is folded into
-    per-row multipliers of the projection before it (attn.proj, mlp.fc2)."""
-    check_supported(model)
-    pe = model.patch_embed.proj
-    in_chans = pe.in_channels
-    plan = _linear("patch_embed.proj", "patch_embed", pe, per_row=True)
-    plan.append(PlannedTensor("patch_embed.input_lut", "tables", "i8", (in_chans, 256)))
-    plan.append(PlannedTensor("cls_token", "pos_embed", "q16", (model.embed_dim,)))
-    plan.append(PlannedTensor("pos_embed", "pos_embed", "q16", tuple(model.pos_embed.shape[1:])))
-    for i, blk in enumerate(model.blocks):
+def plan_tensors(geometry) -> List[PlannedTensor]:
+    """The tensors of the deployed integer model, in file order, for a Geometry (or a timm
+    model).  LayerScale is folded into per-row multipliers of the projection before it
+    (attn.proj, mlp.fc2)."""
+    g = geometry if isinstance(geometry, Geometry) else geometry_from_model(geometry)
+    d, ls = g.embed_dim, g.layerscale
+    plan = _linear("patch_embed.proj", "patch_embed", d, g.in_chans * g.patch_size ** 2, True)
+    plan.append(PlannedTensor("patch_embed.input_lut", "tables", "i8", (g.in_chans, 256)))
+    plan.append(PlannedTensor("cls_token", "pos_embed", "q16", (d,)))
+    plan.append(PlannedTensor("pos_embed", "pos_embed", "q16", (g.pos_rows, d)))
+    for i in range(g.depth):
         p = f"blocks.{i}"
-        plan += _norm(f"{p}.norm1", blk.norm1)
-        plan += _linear(f"{p}.attn.qkv", "encoder", blk.attn.qkv, per_row=False)
-        plan += _linear(f"{p}.attn.proj", "encoder", blk.attn.proj,
-                        per_row=_has_layerscale(blk.ls1))
-        plan += _norm(f"{p}.norm2", blk.norm2)
-        plan += _linear(f"{p}.mlp.fc1", "encoder", blk.mlp.fc1, per_row=False)
-        plan += _linear(f"{p}.mlp.fc2", "encoder", blk.mlp.fc2, per_row=_has_layerscale(blk.ls2))
-    plan += _norm("norm", model.norm)
-    plan += _linear("head", "head", model.head, per_row=False)
+        plan += _norm(f"{p}.norm1", d)
+        plan += _linear(f"{p}.attn.qkv", "encoder", 3 * d, d, per_row=False)
+        plan += _linear(f"{p}.attn.proj", "encoder", d, d, per_row=ls)
+        plan += _norm(f"{p}.norm2", d)
+        plan += _linear(f"{p}.mlp.fc1", "encoder", g.mlp_dim, d, per_row=False)
+        plan += _linear(f"{p}.mlp.fc2", "encoder", d, g.mlp_dim, per_row=ls)
+    plan += _norm("norm", d)
+    plan += _linear("head", "head", g.num_classes, d, per_row=False)
     return plan
 
 
