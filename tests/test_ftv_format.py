@@ -1,6 +1,8 @@
 """The `.ftv` model file: writer and reader against each other and against bad input."""
 import binascii
 import os
+import pathlib
+import re
 import struct
 
 import numpy as np
@@ -32,7 +34,7 @@ def random_tensors(geometry, seed=0):
             tensors[t.name] = rng.integers(-1, 2, t.shape).astype(np.int8)
         elif t.kind == "q16":
             tensors[t.name] = Q16(rng.integers(-2 ** 15, 2 ** 15, t.shape, dtype=np.int16),
-                                  int(rng.integers(-31, 32)))
+                                  int(rng.integers(-32, 64)))
         elif t.kind == "mult":
             tensors[t.name] = rng.integers(-2 ** 31, 2 ** 31, t.shape, dtype=np.int64)
         else:
@@ -251,6 +253,7 @@ def test_golden_and_labels_round_trip(kind):
 def test_xorshift32_is_the_documented_generator():
     # docs/format.md lists these bytes for seed 1 and seed 0x12345678
     assert xorshift32_bytes(1, 8).tolist() == [0, 4, 157, 18, 142, 44, 37, 25]
+    assert xorshift32_bytes(0x12345678, 8).tolist() == [135, 21, 72, 129, 112, 41, 137, 197]
     x, out = 0x12345678, []
     for _ in range(6):
         x ^= (x << 13) & 0xFFFFFFFF
@@ -285,7 +288,7 @@ def test_writer_rejects_bad_tensors():
         ({**good, "head.weight": np.full((7, 6), 2)}, "head.weight: expected values in"),
         ({**good, "head.bias": np.zeros(7, np.int16)}, "head.bias: expected Q16"),
         ({**good, "head.bias": Q16(np.full(7, 40000), 3)}, "head.bias: expected values in"),
-        ({**good, "head.bias": Q16(np.zeros(7, np.int16), 40)}, "head.bias.frac_bits"),
+        ({**good, "head.bias": Q16(np.zeros(7, np.int16), 64)}, "head.bias.frac_bits"),
         ({**good, "head.mult": np.array([0.5])}, "head.mult: expected integer"),
         ({**good, "patch_embed.input_lut": np.full((3, 256), 300)}, "input_lut: expected values"),
     ]
@@ -422,9 +425,11 @@ def test_tensor_table_checks():
         found = error_of(set_entry(data, i, **changes))
         assert message in found, (changes, found)
     assert "overlaps the tensor table" in error_of(set_entry(data, 0, offset=16))
+    assert f"{name}: offset: expected zero padding" in error_of(
+        set_entry(data, i, offset=entry["offset"] + 16, length=entry["length"]))
     j = plan_index("head.bias")
-    assert "tensor 'head.bias': frac_bits: expected -31..31, found 32" in error_of(
-        set_entry(data, j, frac_bits=32))
+    assert "tensor 'head.bias': frac_bits: expected -32..63, found 64" in error_of(
+        set_entry(data, j, frac_bits=64))
 
 
 def test_invalid_ternary_code_in_file_names_the_tensor():
@@ -536,7 +541,7 @@ def test_inspect_command(tmp_path, capsys):
     assert cli_main(["inspect", str(path), "--tensors"]) == 0
     out = capsys.readouterr().out
     assert "layout tern3, checksums OK" in out and "blocks.1.mlp.fc2.weight" in out
-    assert "labels: 7" in out and "xorshift32 seed 0x00c0ffee" in out
+    assert "labels: 7 (" in out and "xorshift32 seed 0x00c0ffee" in out
     assert "attn_logit_mult" in out and "total" in out
     bad = bytearray(path.read_bytes())
     bad[-1] ^= 1
@@ -545,3 +550,37 @@ def test_inspect_command(tmp_path, capsys):
     assert "payload_crc32: CRC mismatch" in capsys.readouterr().err
     assert cli_main(["inspect", str(tmp_path / "missing.ftv")]) == 2
     assert cli_main(["inspect", str(tmp_path)]) == 2
+
+
+# ------------------------------------------------------------------------------ the document
+
+FORMAT_MD = pathlib.Path(__file__).resolve().parents[1] / "docs" / "format.md"
+
+
+def test_document_lists_the_config_fields_and_structs():
+    text = FORMAT_MD.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| `(\w+)` \| (-?\d+)\.\.(-?\d+) \|", text, re.M)
+    assert [(int(i), int(o), n, int(lo), int(hi)) for i, o, n, lo, hi in rows] == [
+        (i, HEADER.size + 4 * i, f.name, f.low, f.high) for i, f in enumerate(CONFIG_FIELDS)]
+    for st in (HEADER, TABLE_ENTRY):
+        assert f"`{st.format}`" in text
+    assert f"{HEADER.size} bytes, `{HEADER.format}`" in text
+    assert f"× {TABLE_ENTRY.size} bytes" in text
+
+
+def test_document_example_head_matches_the_writer():
+    text = FORMAT_MD.read_text(encoding="utf-8")
+    example = text[text.index("## 10."):]
+    dump = example[example.index("```") + 3:]
+    dump = dump[:dump.index("```")]
+    doc = bytes(int(b, 16) for line in dump.strip().splitlines()
+                for b in line.split(":")[1].split()[:16])
+    g = Geometry(img_size=12, patch_size=4, in_chans=3, embed_dim=6, depth=2, num_heads=3,
+                 mlp_dim=13, num_classes=3, cls_pos=True, layerscale=False)
+    data = encode_ftv(g, "tern3", 0x0042521C, 12, random_tensors(g),
+                      labels=["cat", "dog", "bird"],
+                      golden=Golden(np.array([-4096, 8192, 123]), seed=0x12345678))
+    assert len(doc) == 160
+    assert doc[:32] == data[:32] and doc[40:] == data[40:160]
+    assert data[-44:] == bytes.fromhex("636174 0a 646f67 0a 62697264 00000000 01000000 78563412"
+                                       "03000000 00000000 00f0ffff 00200000 7b000000")

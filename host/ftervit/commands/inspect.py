@@ -61,8 +61,14 @@ def format_model(model, path: str = "model", all_tensors: bool = False, head: in
         lines.append(f"  {name:<12} {count:>5} tensors {nbytes:>12,} bytes")
     total = sum(n for _, n in groups.values())
     lines.append(f"  {'total':<12} {len(records):>5} tensors {total:>12,} bytes")
+    head = records[0].offset if records else model.file_size
+    lines.append(f"  (header, config and tensor table: {head:,} bytes)")
 
-    lines.append(f"labels: {len(model.labels)}" if model.labels is not None else "labels: none")
+    if model.labels is None:
+        lines.append("labels: none")
+    else:
+        nbytes = sum(len(label.encode("utf-8")) for label in model.labels) + len(model.labels) - 1
+        lines.append(f"labels: {len(model.labels)} ({nbytes:,} bytes)")
     gold = model.golden
     if gold is None:
         lines.append("golden: none")

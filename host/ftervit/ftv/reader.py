@@ -71,7 +71,7 @@ def parse_ftv(data: bytes, check_codes: bool = True) -> FtvModel:
                 raise FtvFormatError(f"{key}_length: expected 0 when {key}_offset is 0 "
                                      f"(no {key}), found {length}")
             continue
-        _check_placement(f"{key}_offset", f"{key} section", offset, length, end, last, len(data))
+        _check_placement(f"{key}_offset", f"{key} section", offset, length, end, last, data)
         section = data[offset:offset + length]
         end, last = offset + length, f"the {key} section"
         if key == "labels":
@@ -165,22 +165,27 @@ def _read_entry(data, at, index, planned, layout, prev_end, prev_name) -> Tensor
     if length != want_length:
         raise FtvFormatError(f"{where}: length: expected {want_length} bytes for "
                              f"{DTYPE_NAMES[dtype]} {shape}, found {length}")
-    _check_placement(f"{where}: offset", where, offset, length, prev_end, prev_name, len(data))
+    _check_placement(f"{where}: offset", where, offset, length, prev_end, prev_name, data)
     return TensorRecord(name=name, kind=planned.kind, group=planned.group, dtype=dtype,
                         shape=shape, frac_bits=frac_bits, offset=offset, length=length,
                         raw=data[offset:offset + length])
 
 
-def _check_placement(field, what, offset, length, prev_end, prev_name, file_size) -> None:
-    """Aligned, after everything before it (no overlap, file order), inside the file."""
+def _check_placement(field, what, offset, length, prev_end, prev_name, data) -> None:
+    """Aligned, after everything before it (no overlap, file order), inside the file,
+    zero bytes in between."""
     if offset % ALIGN:
         raise FtvFormatError(f"{field}: expected a multiple of {ALIGN}, found {offset}")
     if offset < prev_end:
         raise FtvFormatError(f"{field}: {what} at byte {offset} overlaps {prev_name} "
                              f"(which ends at byte {prev_end}); expected offset >= {prev_end}")
-    if offset + length > file_size:
+    if offset + length > len(data):
         raise FtvFormatError(f"{field}: {what} (bytes {offset}..{offset + length}) runs past "
-                             f"the end of the {file_size}-byte file")
+                             f"the end of the {len(data)}-byte file")
+    gap = data[prev_end:offset]
+    if gap.count(0) != len(gap):
+        raise FtvFormatError(f"{field}: expected zero padding in bytes {prev_end}..{offset} "
+                             f"before {what}, found nonzero bytes")
 
 
 def _decode_labels(section: bytes, num_classes: int):

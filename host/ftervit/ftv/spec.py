@@ -38,7 +38,7 @@ KIND_DTYPE = {"q16": DTYPE_I16, "mult": DTYPE_I32, "i8": DTYPE_I8}  # plus tern 
 ELEMENT_BYTES = {DTYPE_I8: 1, DTYPE_I16: 2, DTYPE_I32: 4}
 WEIGHTS_PER_BYTE = {DTYPE_TERN2: 4, DTYPE_TERN3: 5}
 
-FRAC_BITS_MIN, FRAC_BITS_MAX = -31, 31  # i16 tensors; 0 for every other dtype
+FRAC_BITS_MIN, FRAC_BITS_MAX = -32, 63  # i16 tensors (shifts stay inside int64); 0 for other dtypes
 
 INT32_MAX = 2 ** 31 - 1
 
