@@ -1,0 +1,67 @@
+"""`ftervit run model.ftv IMAGE`: classify an image with an integer runtime."""
+import time
+
+
+def register(sub):
+    p = sub.add_parser("run", help="classify an image with the integer runtime",
+                       description="Run a .ftv model on an image file and print the top-k "
+                                   "classes. --selftest checks the embedded golden vector.")
+    p.add_argument("model", help=".ftv model file")
+    p.add_argument("image", nargs="?", help="image file (PNG, JPEG, ...)")
+    p.add_argument("--topk", type=int, default=5, help="classes to print (default: 5)")
+    p.add_argument("--backend", choices=("numpy", "c"), default="numpy",
+                   help="numpy reference (default) or the C kernels through cffi")
+    p.add_argument("--fit", action="store_true",
+                   help="centre-crop, resize and convert the image to the model's input")
+    p.add_argument("--selftest", action="store_true",
+                   help="run the golden vector stored in the file and compare the logits")
+    p.set_defaults(func=run)
+
+
+def load_runtime(path, backend: str):
+    """(FtvModel, forward(image) -> int32 logits) for a backend."""
+    from ..ftv import read_ftv
+    from ..pack import integer_model
+    from ..reference import forward
+    ftv = read_ftv(path)
+    if backend == "c":
+        from .. import cbackend
+        cmodel = cbackend.load(ftv)
+        return ftv, cmodel.forward
+    imodel = integer_model(ftv)
+    return ftv, lambda image: forward(imodel, image)
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from ..cli import CommandError
+    from ..images import load_image
+    from ..reference import logits_to_float, topk
+
+    ftv, forward = load_runtime(args.model, args.backend)
+    g = ftv.geometry
+    if args.selftest:
+        if ftv.golden is None:
+            raise CommandError(f"{args.model} holds no golden vector")
+        got = forward(ftv.golden_input())
+        same = np.array_equal(np.asarray(got, np.int64), ftv.golden.logits.astype(np.int64))
+        print(f"golden vector ({args.backend}): {'PASS' if same else 'FAIL'}")
+        if not same:
+            return 1
+        if args.image is None:
+            return 0
+    if args.image is None:
+        raise CommandError("give an IMAGE to classify (or --selftest)")
+    if args.topk < 1:
+        raise CommandError("--topk must be at least 1")
+    image = load_image(args.image, g.img_size, g.in_chans, fit=args.fit)
+    start = time.perf_counter()
+    logits = forward(image)
+    ms = (time.perf_counter() - start) * 1e3
+    labels = ftv.labels or [str(i) for i in range(g.num_classes)]
+    scores = logits_to_float(logits)
+    print(f"{args.image}: {args.backend} backend, {ms:.1f} ms")
+    for rank, idx in enumerate(topk(logits, min(args.topk, g.num_classes)), 1):
+        print(f"  {rank}. {labels[idx]:<24} logit {scores[idx]:8.3f}  (x12 {int(logits[idx])})")
+    return 0
