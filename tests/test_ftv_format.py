@@ -128,9 +128,11 @@ def error_of(data):
 def test_layout_bytes_match_the_spec():
     w = np.array([[-1, 0, 1, 1, -1]], np.int8)
     # tern2: codes 0 1 2 2 | 0 (padding 1 1 1)
-    assert pack_ternary(w, "tern2") == bytes([0 | 1 << 2 | 2 << 4 | 2 << 6, 0 | 1 << 2 | 1 << 4 | 1 << 6])
+    assert pack_ternary(w, "tern2") == bytes([0 | 1 << 2 | 2 << 4 | 2 << 6,
+                                              0 | 1 << 2 | 1 << 4 | 1 << 6])
+    assert pack_ternary(w, "tern2") == bytes([0xA4, 0x54])  # as in docs/format.md
     # tern3: 0 + 1*3 + 2*9 + 2*27 + 0*81
-    assert pack_ternary(w, "tern3") == bytes([75])
+    assert pack_ternary(w, "tern3") == bytes([0x4B])
     assert pack_ternary(np.zeros((2, 3), np.int8), "tern3") == bytes([121, 121])
     assert pack_ternary(np.zeros((1, 1), np.int8), "tern2") == bytes([0x55])
 
@@ -284,7 +286,8 @@ def test_writer_rejects_bad_tensors():
     cases = [
         ({k: v for k, v in good.items() if k != "head.bias"}, "missing 1 planned.*head.bias"),
         ({**good, "head.extra": np.zeros(1)}, "not in the plan.*head.extra"),
-        ({**good, "head.weight": np.zeros((7, 5), np.int8)}, r"head.weight: expected shape \(7, 6\)"),
+        ({**good, "head.weight": np.zeros((7, 5), np.int8)},
+         r"head.weight: expected shape \(7, 6\)"),
         ({**good, "head.weight": np.full((7, 6), 2)}, "head.weight: expected values in"),
         ({**good, "head.bias": np.zeros(7, np.int16)}, "head.bias: expected Q16"),
         ({**good, "head.bias": Q16(np.full(7, 40000), 3)}, "head.bias: expected values in"),
@@ -412,7 +415,8 @@ def test_tensor_table_checks():
         (dict(ndim=0), f"{name}: shape"),
         (dict(ndim=200), f"{name}: shape"),
         (dict(dim2=1), f"{name}: shape"),
-        (dict(dim1=7), f"{name}: shape: expected (6, 6) for this config, found ndim 2 dims (6, 7, 0)"),
+        (dict(dim1=7),
+         f"{name}: shape: expected (6, 6) for this config, found ndim 2 dims (6, 7, 0)"),
         (dict(frac_bits=3), f"{name}: frac_bits: expected 0 for tern3"),
         (dict(length=entry["length"] + 1), f"{name}: length: expected 12 bytes"),
         (dict(offset=entry["offset"] + 4), f"{name}: offset: expected a multiple of 16"),

@@ -17,7 +17,6 @@ from .spec import (ALIGN, CONFIG_FIELDS, DTYPE_NAMES, ELEMENT_BYTES, FORMAT_VERS
                    FRAC_BITS_MAX, FRAC_BITS_MIN, HEAD_CRC_OFFSET, HEADER, HEADER_FIELDS,
                    KIND_DTYPE, MAGIC, MAX_NDIM, NAME_BYTES, TABLE_ENTRY, WEIGHTS_PER_BYTE,
                    head_size)
-from .ternary_pack import unpack_ternary
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
@@ -33,10 +32,10 @@ def read_ftv(source: Source, check_codes: bool = True) -> FtvModel:
     else:
         with open(source, "rb") as f:
             data = f.read()
-    return parse_ftv(data, check_codes)
+    return _parse(data, check_codes)
 
 
-def parse_ftv(data: bytes, check_codes: bool = True) -> FtvModel:
+def _parse(data: bytes, check_codes: bool) -> FtvModel:
     header = _read_header(data)
     config_end = HEADER.size + 4 * header["config_count"]
     head_end = head_size(header["config_count"], header["tensor_count"])
@@ -44,7 +43,7 @@ def parse_ftv(data: bytes, check_codes: bool = True) -> FtvModel:
                binascii.crc32(data[HEAD_CRC_OFFSET + 4:head_end],
                               binascii.crc32(data[:HEAD_CRC_OFFSET])))
     _check_crc("payload_crc32", "tensor data, labels or golden vector",
-               header["payload_crc32"], binascii.crc32(data[head_end:]))
+               header["payload_crc32"], binascii.crc32(memoryview(data)[head_end:]))
 
     values = [int.from_bytes(data[i:i + 4], "little", signed=True)
               for i in range(HEADER.size, config_end, 4)]

@@ -53,7 +53,8 @@ class ConfigField(NamedTuple):
 # The model config: one int32 each, in this order, right after the header.
 # Adding a field = one line here + a FORMAT_VERSION bump + a row in docs/format.md.
 CONFIG_FIELDS = (
-    ConfigField("arith_version", 1, 0xFFFF, "version of docs/arithmetic.md the file's integers follow"),
+    ConfigField("arith_version", 1, 0xFFFF,
+                "version of docs/arithmetic.md the file's integers follow"),
     ConfigField("img_size", 1, 4096, "input image height = width, pixels"),
     ConfigField("patch_size", 1, 4096, "patch height = width, pixels; divides img_size"),
     ConfigField("in_chans", 1, 64, "input channels (3 = RGB)"),
@@ -62,9 +63,11 @@ CONFIG_FIELDS = (
     ConfigField("num_heads", 1, 65535, "attention heads"),
     ConfigField("mlp_dim", 1, 1 << 20, "hidden width of the MLP"),
     ConfigField("num_classes", 1, 1 << 20, "classifier outputs"),
-    ConfigField("cls_pos", 0, 1, "1: pos_embed has a row for the class token (DeiT); 0: not (DeiT-III)"),
+    ConfigField("cls_pos", 0, 1,
+                "1: pos_embed has a row for the class token (DeiT); 0: not (DeiT-III)"),
     ConfigField("layerscale", 0, 1, "1: blocks had LayerScale, folded into per-row multipliers"),
-    ConfigField("layout", 2, 3, "ternary layout of every tern tensor: 2 = tern2, 3 = tern3"),
+    ConfigField("layout", 2, 3,
+                "ternary layout of every tern tensor: 2 = tern2, 3 = tern3"),
     ConfigField("attn_logit_mult", 256, INT32_MAX, "mult-encoded attention logit scale; mantissa > 0"),
     ConfigField("residual_frac_bits", 0, 31, "fraction bits of the residual stream"),
 )

@@ -3,7 +3,7 @@ import binascii
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
