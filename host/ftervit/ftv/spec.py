@@ -61,7 +61,7 @@ CONFIG_FIELDS = (
     ConfigField("embed_dim", 1, 65535, "token width; a multiple of num_heads"),
     ConfigField("depth", 1, 1024, "number of encoder blocks"),
     ConfigField("num_heads", 1, 65535, "attention heads"),
-    ConfigField("mlp_dim", 1, 1 << 20, "hidden width of the MLP"),
+    ConfigField("mlp_dim", 1, 65535, "hidden width of the MLP"),
     ConfigField("num_classes", 1, 1 << 20, "classifier outputs"),
     ConfigField("cls_pos", 0, 1,
                 "1: pos_embed has a row for the class token (DeiT); 0: not (DeiT-III)"),
