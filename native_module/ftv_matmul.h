@@ -1,0 +1,113 @@
+/* Ternary matrix multiply: the API shared by every kernel variant.
+ *
+ * All kernels compute, for t < n_tok and o < n_out,
+ *
+ *     out[t * n_out + o] = sum_{k < K} x[t * K + k] * W[o][k]      (int32)
+ *
+ * x   : n_tok rows of K int8 activations, row-major, any value -128..127.
+ * W   : n_out rows of K ternary weights {-1, 0, +1}, packed row after row
+ *       with no padding between rows, in one of two layouts (c = w + 1):
+ *   tern2  ceil(K/4) bytes a row; byte j = c0 | c1<<2 | c2<<4 | c3<<6 holds
+ *          weights 4j..4j+3.  Code 3 is invalid.
+ *   tern3  ceil(K/5) bytes a row; byte j = sum_{i<5} c_i * 3^i holds weights
+ *          5j..5j+4 (values 0..242; 243..255 are invalid).
+ *   In both, the weights past K in a row's last byte have code 1 (zero).
+ * out : n_tok * n_out int32, written (never read), row-major by token.
+ *
+ * The weight buffer is read in place (the model file's layout; no repacking)
+ * and needs no alignment.  Invalid codes give unspecified output values but
+ * never an out-of-bounds access.  Dimensions: 0 <= n_tok, n_out and
+ * 0 <= K <= FTV_MATMUL_MAX_K (|sum| <= 128 * K keeps int32 exact); K == 0
+ * writes zeros, n_tok == 0 or n_out == 0 writes nothing.  x, W and out must
+ * not overlap.
+ *
+ * Memory: kernels never allocate.  The `_ref` kernels need nothing else;
+ * the lookup-table (`_lut`) kernels take a caller-owned scratch buffer,
+ * sized with ftv_matmul_lut_scratch_bytes(), whose contents on entry do
+ * not matter and on return are unspecified.
+ *
+ * Callers normally use the names in ftv_dispatch.h (ftv_matmul_tern2/3),
+ * which pick the variant for the build.
+ */
+#ifndef FTV_MATMUL_H
+#define FTV_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FTV_MATMUL_MAX_K 65535
+
+/* Packed weight layouts, as stored in the model file. */
+#define FTV_LAYOUT_TERN2 2
+#define FTV_LAYOUT_TERN3 3
+
+/* Bytes per packed row: ceil(K/4) for tern2. */
+static inline uint32_t ftv_tern2_row_bytes(uint32_t K)
+{
+    return (K + 3u) >> 2;
+}
+
+/* Bytes per packed row: ceil(K/5) for tern3.  floor(n/5) == (n*52429)>>18
+ * holds for every n < 81920, which covers K <= FTV_MATMUL_MAX_K. */
+static inline uint32_t ftv_tern3_row_bytes(uint32_t K)
+{
+    return ((K + 4u) * 52429u) >> 18;
+}
+
+/* ---- plain reference kernels: decode every weight, multiply-add. ------- */
+
+void ftv_matmul_tern2_ref(const int8_t *x, const uint8_t *w, int32_t *out,
+                          int n_tok, int K, int n_out);
+void ftv_matmul_tern3_ref(const int8_t *x, const uint8_t *w, int32_t *out,
+                          int n_tok, int K, int n_out);
+
+/* Dense int8 baseline (benchmark reference only): w is n_out rows of K
+ * int8 weights, row-major; same formula and out layout as above. */
+void ftv_matmul_i8_ref(const int8_t *x, const int8_t *w, int32_t *out,
+                       int n_tok, int K, int n_out);
+
+/* ---- lookup-table kernels (ftv_matmul_lut.c) ---------------------------
+ *
+ * Loop order.  Weight rows are taken in blocks of R rows; each block is
+ * copied once from the weight buffer (PSRAM on the device) into scratch,
+ * then every token passes over it, FTV_LUT_TOKENS tokens at a time.  For
+ * a tile of tokens and a chunk of the K axis the kernel builds one table
+ * of partial sums per group of 4 (tern2) or 5 (tern3) activations, indexed
+ * by the packed weight byte, with the sums of all tokens of the tile side
+ * by side (two tokens per 32-bit word, 16 bits each); one weight byte then
+ * costs one byte load and one table load plus add per token pair.
+ *
+ * So each weight byte is read from the weight buffer exactly once per
+ * call; x is read once per row block; out is written once.  R is the
+ * largest number of rows (<= n_out) that fits in the scratch given, so a
+ * larger scratch means fewer passes over x and fewer table rebuilds.
+ */
+#define FTV_LUT_TOKENS 8
+
+/* Scratch bytes needed to process `rows` weight rows per block (rows >= 1)
+ * for this layout and K; 0 for a bad layout or K.  Includes 3 bytes of
+ * slack: the kernels align the scratch pointer to 4 themselves. */
+size_t ftv_matmul_lut_scratch_bytes(int layout, int K, int rows);
+
+/* Rows per block R the kernel will use with this scratch size (<= n_out),
+ * or 0 if the scratch is too small for even one row. */
+int ftv_matmul_lut_rows_per_block(int layout, int K, int n_out,
+                                  size_t scratch_bytes);
+
+/* Bytes the call reads from its x and W buffers (where those live in
+ * PSRAM: all of it is PSRAM traffic): n_out * row_bytes of W once, plus
+ * n_tok * K of x once per row block.  The n_tok * n_out * 4 bytes of out
+ * are written once and not counted here.  0 if the scratch is too small. */
+size_t ftv_matmul_lut_psram_bytes(int layout, int n_tok, int K, int n_out,
+                                  size_t scratch_bytes);
+
+/* The kernels.  Return 0, or -1 (writing nothing) when a dimension is out
+ * of range or the scratch is too small for one row. */
+int ftv_matmul_tern2_lut(const int8_t *x, const uint8_t *w, int32_t *out,
+                         int n_tok, int K, int n_out,
+                         void *scratch, size_t scratch_bytes);
+int ftv_matmul_tern3_lut(const int8_t *x, const uint8_t *w, int32_t *out,
+                         int n_tok, int K, int n_out,
+                         void *scratch, size_t scratch_bytes);
+
+#endif /* FTV_MATMUL_H */
