@@ -24,7 +24,9 @@ from typing import Optional, Sequence
 from .cdef import CDEF
 
 NATIVE_ENV = "FTERVIT_NATIVE_DIR"
-DEFAULT_CFLAGS = ("-std=c99", "-O2")
+# -fno-wrapv: Python's own CFLAGS carry -fwrapv, which would hide signed overflow from
+# the sanitizer build and make the host build more forgiving than the device's.
+DEFAULT_CFLAGS = ("-std=c99", "-O2", "-fno-wrapv")
 _MPY_INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]py/', re.M)
 _loaded = {}
 
@@ -100,12 +102,14 @@ def load_extension(extra_cflags: Sequence[str] = (), extra_ldflags: Sequence[str
     """The compiled cffi module (with ``.ffi`` and ``.lib``), built if needed.
 
     ``extra_cflags`` / ``extra_ldflags`` add to the default ``-std=c99 -O2`` (e.g. the
-    benchmark's ``-O3 -march=native``, or sanitizer flags); each distinct set is
-    its own cached build.  Raises CBackendUnavailable with the reason when the
+    benchmark's ``-O3 -march=native``), after any in ``$FTERVIT_CFLAGS`` /
+    ``$FTERVIT_LDFLAGS`` (e.g. sanitizers for a whole test run); each distinct set
+    is its own cached build.  Raises CBackendUnavailable with the reason when the
     extension cannot be built.
     """
-    cflags = list(DEFAULT_CFLAGS) + list(extra_cflags)
-    ldflags = list(extra_ldflags)
+    cflags = list(DEFAULT_CFLAGS) + shlex.split(os.environ.get("FTERVIT_CFLAGS", ""))
+    cflags += list(extra_cflags)
+    ldflags = shlex.split(os.environ.get("FTERVIT_LDFLAGS", "")) + list(extra_ldflags)
     key = (tuple(cflags), tuple(ldflags))
     if key in _loaded:  # sources are hashed once per process and flag set
         return _loaded[key]
