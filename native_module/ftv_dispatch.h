@@ -45,7 +45,8 @@
  * variants reject the same arguments. */
 static inline int ftv_matmul_args_ok(int n_tok, int K, int n_out)
 {
-    return n_tok >= 0 && n_out >= 0 && K >= 0 && K <= FTV_MATMUL_MAX_K;
+    return n_tok >= 0 && n_out >= 0 && K >= 0 && K <= FTV_MATMUL_MAX_K &&
+           n_tok <= FTV_MATMUL_MAX_DIM && n_out <= FTV_MATMUL_MAX_DIM;
 }
 
 /* Scratch bytes for `rows` weight rows per block (0 for a bad layout/K). */

@@ -68,41 +68,69 @@ void ftv_matmul_i8_ref(const int8_t *x, const int8_t *w, int32_t *out,
 
 /* ---- lookup-table kernels (ftv_matmul_lut.c) ---------------------------
  *
- * Loop order.  Weight rows are taken in blocks of R rows; each block is
+ * Loop order.  Weight rows are taken in blocks of R rows.  Each block is
  * copied once from the weight buffer (PSRAM on the device) into scratch,
  * then every token passes over it, FTV_LUT_TOKENS tokens at a time.  For
  * a tile of tokens and a chunk of the K axis the kernel builds one table
  * of partial sums per group of 4 (tern2) or 5 (tern3) activations, indexed
  * by the packed weight byte, with the sums of all tokens of the tile side
  * by side (two tokens per 32-bit word, 16 bits each); one weight byte then
- * costs one byte load and one table load plus add per token pair.
+ * costs one byte load, one address computation and one table load plus
+ * add per token pair.  The table is rebuilt per (block, tile, chunk), so
+ * taller blocks mean fewer rebuilds (and fewer passes over x).
  *
- * So each weight byte is read from the weight buffer exactly once per
- * call; x is read once per row block; out is written once.  R is the
- * largest number of rows (<= n_out) that fits in the scratch given, so a
- * larger scratch means fewer passes over x and fewer table rebuilds.
+ * Blocks of whole rows are as tall as the scratch allows.  When a scratch
+ * holds few whole rows (large K), a block may instead be cut along K into
+ * slabs: each slab of the block's weights is copied once, and out is read
+ * back and added to for every slab after the first.  ftv_matmul_lut_plan()
+ * reports the choice; it trades table rebuilds against PSRAM traffic.
+ *
+ * PSRAM traffic of a call (x, W, out all in PSRAM):
+ *     reads   n_out * row_bytes (W, exactly once)
+ *           + blocks * n_tok * K (x, once per block)
+ *           + (slabs - 1) * n_tok * n_out * 4 (out, read back)
+ *     writes  slabs * n_tok * n_out * 4 (out)
  */
 #define FTV_LUT_TOKENS 8
+#define FTV_MATMUL_MAX_DIM 65535     /* largest n_tok and n_out */
 
-/* Scratch bytes needed to process `rows` weight rows per block (rows >= 1)
- * for this layout and K; 0 for a bad layout or K.  Includes 3 bytes of
- * slack: the kernels align the scratch pointer to 4 themselves. */
+typedef struct {
+    int rows_per_block;       /* R                                       */
+    int blocks;               /* ceil(n_out / R)                         */
+    int chunks_per_slab;      /* K chunks (128 / 40 weights) per slab    */
+    int slabs;                /* slabs per block (1: whole rows)         */
+    size_t scratch_used;      /* bytes of the scratch the call uses      */
+    size_t w_bytes;           /* W bytes read (each exactly once)        */
+    size_t x_bytes;           /* x bytes read                            */
+    size_t out_read_bytes;    /* out bytes read back                     */
+    size_t out_write_bytes;   /* out bytes written                       */
+} ftv_matmul_lut_plan_t;
+
+/* Scratch bytes needed for blocks of `rows` whole weight rows (rows >= 1)
+ * for this layout and K; 0 for a bad layout, K or rows.  With it a call
+ * with n_out <= rows uses one block (the fewest passes); any scratch of at
+ * least ftv_matmul_lut_scratch_bytes(layout, K, 1) works.  Includes 3
+ * bytes of slack: the kernels align the scratch pointer to 4 themselves. */
 size_t ftv_matmul_lut_scratch_bytes(int layout, int K, int rows);
 
-/* Rows per block R the kernel will use with this scratch size (<= n_out),
- * or 0 if the scratch is too small for even one row. */
-int ftv_matmul_lut_rows_per_block(int layout, int K, int n_out,
-                                  size_t scratch_bytes);
+/* The least scratch a call with this layout and K accepts (one row of one
+ * chunk per block: slow, for tight memory); 0 for a bad layout or K. */
+size_t ftv_matmul_lut_scratch_min(int layout, int K);
 
-/* Bytes the call reads from its x and W buffers (where those live in
- * PSRAM: all of it is PSRAM traffic): n_out * row_bytes of W once, plus
- * n_tok * K of x once per row block.  The n_tok * n_out * 4 bytes of out
- * are written once and not counted here.  0 if the scratch is too small. */
+/* The blocking a call with these arguments uses and its PSRAM traffic.
+ * Returns 0, or -1 (plan zeroed) for bad arguments or a scratch too small
+ * for one row. */
+int ftv_matmul_lut_plan(int layout, int n_tok, int K, int n_out,
+                        size_t scratch_bytes, ftv_matmul_lut_plan_t *plan);
+
+/* PSRAM bytes a call reads: w_bytes + x_bytes + out_read_bytes of its
+ * plan (0 if the call would fail). */
 size_t ftv_matmul_lut_psram_bytes(int layout, int n_tok, int K, int n_out,
                                   size_t scratch_bytes);
 
 /* The kernels.  Return 0, or -1 (writing nothing) when a dimension is out
- * of range or the scratch is too small for one row. */
+ * of range (n_tok, n_out > FTV_MATMUL_MAX_DIM included) or the scratch is
+ * too small for one row. */
 int ftv_matmul_tern2_lut(const int8_t *x, const uint8_t *w, int32_t *out,
                          int n_tok, int K, int n_out,
                          void *scratch, size_t scratch_bytes);

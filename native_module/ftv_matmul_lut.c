@@ -72,10 +72,11 @@
 /* tern2 geometry */
 #define T2_G            32                          /* groups (bytes) per chunk */
 #define T2_ENTRIES      81
-#define T2_STRIDE       (T2_G * WORDS)              /* words between entries    */
+#define T2_STRIDE_LOG2  7
+#define T2_STRIDE       (1 << T2_STRIDE_LOG2)       /* words between entries    */
 #define T2_TABLE_BYTES  (T2_ENTRIES * T2_STRIDE * 4)
 #define T2_WEIGHTS      (4 * T2_G)                  /* activations per chunk    */
-#define T2_ZERO_BYTE    0x55                        /* four zero codes          */
+#define T2_ZERO_ENTRY   40                          /* 1+3+9+27: four zeros     */
 
 /* tern3 geometry */
 #define T3_G            8
@@ -87,15 +88,16 @@
 #define T3_SPLIT_EVERY  6                           /* 6 * 8 = 48 groups <= 51  */
 #define T3_ZERO_BYTE    121                         /* 1+3+9+27+81: five zeros  */
 
-#if T3_G * WORDS != T3_STRIDE
-#error "tern3 stride must be T3_G * WORDS"
+#if T3_G * WORDS != T3_STRIDE || T2_G * WORDS != T2_STRIDE
+#error "strides must be G * WORDS"
 #endif
 
-/* tern2 weight byte -> word offset of its table entry (entry index is the
- * base-3 number c0 + 3c1 + 9c2 + 27c3; bytes holding code 3 are invalid
- * and map to the all-zero entry, 40). */
-#define T2W(i) ((uint16_t)((i) * T2_STRIDE))
-static const uint16_t t2_entry_offset[256] = {
+/* tern2 weight byte -> its table entry: the base-3 number c0 + 3c1 + 9c2
+ * + 27c3.  Bytes holding code 3 are invalid and map to the all-zero entry,
+ * T2_ZERO_ENTRY.  Applied once per byte when a row block is copied into
+ * scratch, so the row passes index the table directly. */
+#define T2W(i) (i)
+static const uint8_t t2_entry_index[256] = {
     T2W(0), T2W(1), T2W(2), T2W(40), T2W(3), T2W(4), T2W(5), T2W(40),
     T2W(6), T2W(7), T2W(8), T2W(40), T2W(40), T2W(40), T2W(40), T2W(40),
     T2W(9), T2W(10), T2W(11), T2W(40), T2W(12), T2W(13), T2W(14), T2W(40),
@@ -246,7 +248,7 @@ static void t3_build(uint32_t *tab, const int8_t *xs)
 
 #define T2_STEP(g)                                                        \
     do {                                                                  \
-        const uint32_t *p_ = tab + t2_entry_offset[wrow[g]];              \
+        const uint32_t *p_ = tab + ((uint32_t)wrow[g] << T2_STRIDE_LOG2); \
         AFTER(p_, s3);                                                    \
         s0 += p_[WORDS * (g) + 0]; s1 += p_[WORDS * (g) + 1];             \
         s2 += p_[WORDS * (g) + 2]; s3 += p_[WORDS * (g) + 3];             \
@@ -301,15 +303,17 @@ HOT static void t3_rows(uint32_t *acc16, const uint8_t *wrow, uint32_t wstride,
     }
 }
 
-/* ---- geometry and scratch ----------------------------------------------- */
+/* ---- geometry, blocking plan, scratch ------------------------------------ */
 
 struct lut_geom {
     uint32_t row_bytes;     /* packed bytes per weight row              */
     uint32_t chunk_bytes;   /* weight bytes (= groups) per chunk        */
+    uint32_t chunk_log2;
     uint32_t n_chunks;      /* chunks per row                           */
-    uint32_t stride;        /* bytes per row in the scratch W block     */
+    uint32_t n_per;         /* activations per chunk                    */
     uint32_t fixed;         /* table + staged activations, bytes        */
-    uint32_t per_row;       /* scratch bytes per row of the block       */
+    uint32_t acc;           /* accumulator bytes per row of a block     */
+    uint32_t build_cost;    /* ~instructions to build one chunk's table */
 };
 
 static int lut_geom(int layout, int K, struct lut_geom *gm)
@@ -318,71 +322,195 @@ static int lut_geom(int layout, int K, struct lut_geom *gm)
         return -1;
     if (layout == FTV_LAYOUT_TERN2) {
         gm->row_bytes = ftv_tern2_row_bytes((uint32_t)K);
-        gm->chunk_bytes = T2_G;
-        gm->n_chunks = (gm->row_bytes + T2_G - 1) / T2_G;
+        gm->chunk_log2 = 5;
+        gm->n_per = T2_WEIGHTS;
         gm->fixed = T2_TABLE_BYTES + TOK * T2_WEIGHTS;
-        gm->per_row = TOK * 4;
+        gm->acc = TOK * 4;
+        gm->build_cost = T2_G * WORDS * 180;
     } else if (layout == FTV_LAYOUT_TERN3) {
         gm->row_bytes = ftv_tern3_row_bytes((uint32_t)K);
-        gm->chunk_bytes = T3_G;
-        gm->n_chunks = (gm->row_bytes + T3_G - 1) / T3_G;
+        gm->chunk_log2 = 3;
+        gm->n_per = T3_WEIGHTS;
         gm->fixed = T3_TABLE_BYTES + TOK * T3_WEIGHTS;
-        gm->per_row = TOK * 4 + WORDS * 4;
+        gm->acc = TOK * 4 + WORDS * 4;
+        gm->build_cost = T3_G * WORDS * 640;
     } else {
         return -1;
     }
-    gm->stride = gm->n_chunks * gm->chunk_bytes;
-    gm->per_row += gm->stride;
+    gm->chunk_bytes = 1u << gm->chunk_log2;
+    gm->n_chunks = (gm->row_bytes + gm->chunk_bytes - 1) >> gm->chunk_log2;
     return 0;
+}
+
+static uint32_t udiv32(uint32_t n, uint32_t d)
+{
+    return (uint32_t)ftv_udiv64(n, d);
+}
+
+static uint32_t ceil_div32(uint32_t n, uint32_t d)
+{
+    return (uint32_t)ftv_udiv64((uint64_t)n + d - 1, d);
+}
+
+/* a * b without a 64-bit multiply instruction or library call */
+static uint64_t mul32x32(uint32_t a, uint32_t b)
+{
+    uint32_t al = a & 0xFFFFu, ah = a >> 16, bl = b & 0xFFFFu, bh = b >> 16;
+    uint64_t mid = (uint64_t)(al * bh) + (uint64_t)(ah * bl);
+    return (uint64_t)(al * bl) + (mid << 16) + ((uint64_t)(ah * bh) << 32);
+}
+
+/* Scratch bytes for blocks of `rows` rows and slabs of `chunks` chunks. */
+static uint64_t plan_bytes(const struct lut_geom *gm, uint32_t rows, uint32_t chunks)
+{
+    return 3 + (uint64_t)gm->fixed +
+           mul32x32(rows, gm->acc + (chunks << gm->chunk_log2));
+}
+
+/* Chooses the blocking for this scratch size: R rows per block and slabs
+ * of `chunks_per_slab` chunks (a slab is a span of K; with several slabs,
+ * out is read back and added to once per extra slab).  Candidates: whole
+ * rows (as many as fit), the most rows that fit with one-chunk slabs, and
+ * 1, 2, 3, 4, 6 or 8 blocks in between.  The estimate charges the table
+ * builds (about build_cost instructions per block, token tile and chunk)
+ * against PSRAM traffic (x once per block, out re-read and re-written per
+ * extra slab) at the ESP32-S3's 240 MHz / ~40 MB/s: 6 instructions a byte.
+ * Returns -1 if not even one row of one chunk fits. */
+static int lut_plan(int layout, int n_tok, int K, int n_out, size_t scratch_bytes,
+                    ftv_matmul_lut_plan_t *plan)
+{
+    struct lut_geom gm;
+    memset(plan, 0, sizeof *plan);
+    if (n_tok < 1 || n_out < 1 || n_tok > FTV_MATMUL_MAX_DIM ||
+        n_out > FTV_MATMUL_MAX_DIM || lut_geom(layout, K, &gm) != 0 || K < 1)
+        return -1;
+    if ((uint64_t)scratch_bytes < plan_bytes(&gm, 1, 1))
+        return -1;
+    uint64_t avail64 = (uint64_t)scratch_bytes - 3 - gm.fixed;
+    const uint32_t avail = avail64 > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)avail64;
+    const uint32_t tiles = ((uint32_t)n_tok + TOK - 1) / TOK;
+    const uint32_t x_bytes = (uint32_t)n_tok * (uint32_t)K;
+    const uint32_t out_words = (uint32_t)n_tok * (uint32_t)n_out;
+    const uint32_t row_full = gm.acc + (gm.n_chunks << gm.chunk_log2);
+    const uint32_t fit_full = udiv32(avail, row_full);
+    const uint32_t fit_one = udiv32(avail, gm.acc + gm.chunk_bytes);   /* >= 1 */
+    const uint32_t b_full = fit_full ? ceil_div32((uint32_t)n_out, fit_full) : 0;
+    const uint32_t b_one = ceil_div32((uint32_t)n_out, fit_one);
+    static const uint8_t some[] = {1, 2, 3, 4, 6, 8};
+    uint64_t best = ~(uint64_t)0;
+
+    for (int i = -2; i < (int)sizeof some; i++) {
+        uint32_t blocks = i == -2 ? b_full : i == -1 ? b_one : some[i];
+        if (blocks == 0 || blocks < b_one || (b_full && blocks > b_full))
+            continue;
+        uint32_t rows = ceil_div32((uint32_t)n_out, blocks);
+        blocks = ceil_div32((uint32_t)n_out, rows);
+        uint32_t per_row = udiv32(avail, rows);
+        if (per_row < gm.acc + gm.chunk_bytes)
+            continue;
+        uint32_t chunks = (per_row - gm.acc) >> gm.chunk_log2;
+        if (chunks > gm.n_chunks)
+            chunks = gm.n_chunks;
+        uint32_t slabs = ceil_div32(gm.n_chunks, chunks);
+        chunks = ceil_div32(gm.n_chunks, slabs);          /* even slabs */
+        uint64_t cost = mul32x32(blocks * tiles, gm.n_chunks * gm.build_cost) +
+                        mul32x32(blocks * 6, x_bytes) +
+                        mul32x32(out_words, (slabs - 1) * 6 * 8);
+        if (cost < best) {
+            best = cost;
+            plan->rows_per_block = (int)rows;
+            plan->blocks = (int)blocks;
+            plan->chunks_per_slab = (int)chunks;
+            plan->slabs = (int)slabs;
+        }
+    }
+    if (plan->blocks == 0)
+        return -1;
+    plan->scratch_used = (size_t)plan_bytes(&gm, (uint32_t)plan->rows_per_block,
+                                            (uint32_t)plan->chunks_per_slab);
+    plan->w_bytes = (size_t)n_out * gm.row_bytes;
+    plan->x_bytes = (size_t)mul32x32((uint32_t)plan->blocks, x_bytes);
+    plan->out_read_bytes = (size_t)(mul32x32(out_words, (uint32_t)plan->slabs - 1) << 2);
+    plan->out_write_bytes = (size_t)(mul32x32(out_words, (uint32_t)plan->slabs) << 2);
+    return 0;
+}
+
+int ftv_matmul_lut_plan(int layout, int n_tok, int K, int n_out,
+                        size_t scratch_bytes, ftv_matmul_lut_plan_t *plan)
+{
+    return lut_plan(layout, n_tok, K, n_out, scratch_bytes, plan);
 }
 
 size_t ftv_matmul_lut_scratch_bytes(int layout, int K, int rows)
 {
     struct lut_geom gm;
-    if (lut_geom(layout, K, &gm) != 0 || rows < 1)
+    if (lut_geom(layout, K, &gm) != 0 || rows < 1 || rows > FTV_MATMUL_MAX_DIM)
         return 0;
-    return 3 + (size_t)gm.fixed + (size_t)rows * gm.per_row;
+    return (size_t)plan_bytes(&gm, (uint32_t)rows, gm.n_chunks ? gm.n_chunks : 1);
 }
 
-static uint32_t rows_fitting(const struct lut_geom *gm, int n_out,
-                             size_t scratch_bytes)
-{
-    if (scratch_bytes < 3 + (size_t)gm->fixed + gm->per_row)
-        return 0;
-    uint64_t fit = ftv_udiv64(scratch_bytes - 3 - gm->fixed, gm->per_row);
-    return fit < (uint64_t)n_out ? (uint32_t)fit : (uint32_t)n_out;
-}
-
-int ftv_matmul_lut_rows_per_block(int layout, int K, int n_out,
-                                  size_t scratch_bytes)
+size_t ftv_matmul_lut_scratch_min(int layout, int K)
 {
     struct lut_geom gm;
-    if (lut_geom(layout, K, &gm) != 0 || n_out < 1)
+    if (lut_geom(layout, K, &gm) != 0)
         return 0;
-    return (int)rows_fitting(&gm, n_out, scratch_bytes);
+    return (size_t)plan_bytes(&gm, 1, 1);
 }
 
 size_t ftv_matmul_lut_psram_bytes(int layout, int n_tok, int K, int n_out,
                                   size_t scratch_bytes)
 {
-    struct lut_geom gm;
-    if (lut_geom(layout, K, &gm) != 0 || n_tok < 1 || n_out < 1)
+    ftv_matmul_lut_plan_t plan;
+    if (lut_plan(layout, n_tok, K, n_out, scratch_bytes, &plan) != 0)
         return 0;
-    uint32_t R = rows_fitting(&gm, n_out, scratch_bytes);
-    if (R == 0)
-        return 0;
-    size_t blocks = (size_t)ftv_udiv64((uint64_t)n_out + R - 1, R);
-    return (size_t)n_out * gm.row_bytes + blocks * (size_t)n_tok * (size_t)K;
+    return plan.w_bytes + plan.x_bytes + plan.out_read_bytes;
 }
 
 /* ---- the kernel ---------------------------------------------------------- */
+
+/* Copies rows o0.. of the weight matrix, bytes [b0, b0 + n) of each (past
+ * the row's end: the zero code), into the W block; tern2 bytes become
+ * table entry indices on the way. */
+static void copy_block(uint8_t *dst, const uint8_t *w, const struct lut_geom *gm,
+                       uint32_t o0, uint32_t rows, uint32_t b0, uint32_t n, int tern2)
+{
+    uint32_t have = gm->row_bytes - b0 < n ? gm->row_bytes - b0 : n;
+    for (uint32_t r = 0; r < rows; r++, dst += n) {
+        const uint8_t *src = w + (size_t)(o0 + r) * gm->row_bytes + b0;
+        if (tern2) {
+            for (uint32_t i = 0; i < have; i++)
+                dst[i] = t2_entry_index[src[i]];
+        } else {
+            memcpy(dst, src, have);
+        }
+        memset(dst + have, tern2 ? T2_ZERO_ENTRY : T3_ZERO_BYTE, n - have);
+    }
+}
+
+/* The tile's activations of one chunk, t < nt tokens from x (zero past K
+ * and for missing tokens), into xs[TOK][n_per]. */
+static void stage_x(int8_t *xs, const int8_t *x, uint32_t K, uint32_t t0, uint32_t nt,
+                    uint32_t k0, uint32_t n_per)
+{
+    uint32_t n = K - k0 < n_per ? K - k0 : n_per;
+    for (uint32_t t = 0; t < TOK; t++, xs += n_per) {
+        uint32_t copied = 0;
+        if (t < nt) {
+            memcpy(xs, x + (size_t)(t0 + t) * K + k0, n);
+            copied = n;
+        }
+        memset(xs + copied, 0, n_per - copied);
+    }
+}
 
 static int lut_matmul(int layout, const int8_t *x, const uint8_t *w,
                       int32_t *out, int n_tok, int K, int n_out,
                       void *scratch, size_t scratch_bytes)
 {
     struct lut_geom gm;
-    if (n_tok < 0 || n_out < 0 || lut_geom(layout, K, &gm) != 0)
+    ftv_matmul_lut_plan_t plan;
+    if (n_tok < 0 || n_out < 0 || n_tok > FTV_MATMUL_MAX_DIM || n_out > FTV_MATMUL_MAX_DIM ||
+        lut_geom(layout, K, &gm) != 0)
         return -1;
     if (n_tok == 0 || n_out == 0)
         return 0;
@@ -390,78 +518,66 @@ static int lut_matmul(int layout, const int8_t *x, const uint8_t *w,
         memset(out, 0, (size_t)n_tok * (size_t)n_out * sizeof(int32_t));
         return 0;
     }
-    uint32_t R = rows_fitting(&gm, n_out, scratch_bytes);
-    if (scratch == NULL || R == 0)
+    if (scratch == NULL || lut_plan(layout, n_tok, K, n_out, scratch_bytes, &plan) != 0)
         return -1;
 
     const int tern2 = layout == FTV_LAYOUT_TERN2;
-    const uint8_t zero_byte = tern2 ? T2_ZERO_BYTE : T3_ZERO_BYTE;
-    const uint32_t n_per = tern2 ? T2_WEIGHTS : T3_WEIGHTS;   /* per chunk */
-    const uint32_t table_bytes = tern2 ? T2_TABLE_BYTES : T3_TABLE_BYTES;
+    const uint32_t R = (uint32_t)plan.rows_per_block;
+    const uint32_t slab_chunks = (uint32_t)plan.chunks_per_slab;
 
-    /* Carve the scratch: table | staged x | acc32 | acc16 (tern3) | W block */
+    /* table | staged x | acc32 [R][8] | acc16 [R][4] (tern3) | W block */
     uint8_t *base = (uint8_t *)scratch + ((0u - (uintptr_t)scratch) & 3u);
     uint32_t *tab = (uint32_t *)(void *)base;
-    int8_t *xs = (int8_t *)(base + table_bytes);
+    int8_t *xs = (int8_t *)(base + (tern2 ? T2_TABLE_BYTES : T3_TABLE_BYTES));
     int32_t *acc32 = (int32_t *)(void *)(base + gm.fixed);
     uint32_t *acc16 = (uint32_t *)(void *)(acc32 + (size_t)R * TOK);
     uint8_t *wblk = (uint8_t *)(acc16 + (tern2 ? 0 : (size_t)R * WORDS));
 
-    /* tern3 bytes 243..255 are invalid: give them all-zero entries so they
-     * read defined values (the builds never write these entries). */
+    /* tern3 bytes 243..255 are invalid: all-zero entries, never rebuilt */
     if (!tern2)
         memset(tab + 243 * T3_STRIDE, 0, (size_t)(T3_ENTRIES - 243) * T3_STRIDE * 4);
 
     for (uint32_t o0 = 0; o0 < (uint32_t)n_out; o0 += R) {
-        uint32_t rows = (uint32_t)n_out - o0 < R ? (uint32_t)n_out - o0 : R;
+        const uint32_t rows = (uint32_t)n_out - o0 < R ? (uint32_t)n_out - o0 : R;
+        for (uint32_t c0 = 0; c0 < gm.n_chunks; c0 += slab_chunks) {
+            const uint32_t nc = gm.n_chunks - c0 < slab_chunks ? gm.n_chunks - c0 : slab_chunks;
+            const uint32_t stride = nc << gm.chunk_log2;   /* W block bytes per row */
 
-        /* The block's rows: read once from the weight buffer. */
-        for (uint32_t r = 0; r < rows; r++) {
-            uint8_t *dst = wblk + r * gm.stride;
-            memcpy(dst, w + (size_t)(o0 + r) * gm.row_bytes, gm.row_bytes);
-            memset(dst + gm.row_bytes, zero_byte, gm.stride - gm.row_bytes);
-        }
+            /* This block's slab of weights: read once from the weight buffer. */
+            copy_block(wblk, w, &gm, o0, rows, c0 << gm.chunk_log2, stride, tern2);
 
-        for (uint32_t t0 = 0; t0 < (uint32_t)n_tok; t0 += TOK) {
-            uint32_t nt = (uint32_t)n_tok - t0 < TOK ? (uint32_t)n_tok - t0 : TOK;
-
-            memset(acc32, 0, (size_t)rows * TOK * sizeof(int32_t));
-            if (!tern2)
-                memset(acc16, 0, (size_t)rows * WORDS * sizeof(uint32_t));
-            uint32_t since_split = 0;
-            for (uint32_t c = 0; c < gm.n_chunks; c++) {
-                /* Stage the tile's activations of this chunk, zero past K
-                 * and for missing tokens. */
-                uint32_t k0 = c * n_per;
-                uint32_t n = (uint32_t)K - k0 < n_per ? (uint32_t)K - k0 : n_per;
-                for (uint32_t t = 0; t < TOK; t++) {
-                    int8_t *dst = xs + t * n_per;
-                    uint32_t copied = 0;
-                    if (t < nt) {
-                        memcpy(dst, x + (size_t)(t0 + t) * (size_t)K + k0, n);
-                        copied = n;
-                    }
-                    memset(dst + copied, 0, n_per - copied);
-                }
-                const uint8_t *wchunk = wblk + c * gm.chunk_bytes;
-                if (tern2) {
-                    t2_build(tab, xs);
-                    t2_rows(acc32, wchunk, gm.stride, rows, tab);
-                } else {
-                    t3_build(tab, xs);
-                    t3_rows(acc16, wchunk, gm.stride, rows, tab);
-                    if (++since_split == T3_SPLIT_EVERY || c + 1 == gm.n_chunks) {
-                        split_pairs(acc32, acc16, rows);
-                        since_split = 0;
+            for (uint32_t t0 = 0; t0 < (uint32_t)n_tok; t0 += TOK) {
+                const uint32_t nt = (uint32_t)n_tok - t0 < TOK ? (uint32_t)n_tok - t0 : TOK;
+                memset(acc32, 0, (size_t)rows * TOK * sizeof(int32_t));
+                if (!tern2)
+                    memset(acc16, 0, (size_t)rows * WORDS * sizeof(uint32_t));
+                uint32_t since_split = 0;
+                for (uint32_t c = 0; c < nc; c++) {
+                    stage_x(xs, x, (uint32_t)K, t0, nt, (c0 + c) * gm.n_per, gm.n_per);
+                    const uint8_t *wchunk = wblk + (c << gm.chunk_log2);
+                    if (tern2) {
+                        t2_build(tab, xs);
+                        t2_rows(acc32, wchunk, stride, rows, tab);
+                    } else {
+                        t3_build(tab, xs);
+                        t3_rows(acc16, wchunk, stride, rows, tab);
+                        if (++since_split == T3_SPLIT_EVERY || c + 1 == nc) {
+                            split_pairs(acc32, acc16, rows);
+                            since_split = 0;
+                        }
                     }
                 }
-            }
-
-            for (uint32_t t = 0; t < nt; t++) {
-                int32_t *dst = out + (size_t)(t0 + t) * (size_t)n_out + o0;
-                const int32_t *src = acc32 + t;
-                for (uint32_t r = 0; r < rows; r++, src += TOK)
-                    dst[r] = *src;
+                for (uint32_t t = 0; t < nt; t++) {
+                    int32_t *dst = out + (size_t)(t0 + t) * (size_t)n_out + o0;
+                    const int32_t *src = acc32 + t;
+                    if (c0 == 0) {
+                        for (uint32_t r = 0; r < rows; r++, src += TOK)
+                            dst[r] = *src;
+                    } else {
+                        for (uint32_t r = 0; r < rows; r++, src += TOK)
+                            dst[r] += *src;
+                    }
+                }
             }
         }
     }

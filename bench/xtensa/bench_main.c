@@ -8,7 +8,8 @@
  * the same output checksum.  Lines printed:
  *   shape <n_tok> <K> <n_out> <scratch>
  *   kernel <name> rc <rc> checksum <hex>      (one per marked region)
- *   lut <layout> rows_per_block <R> psram_bytes <n> scratch_used <n>
+ *   lut <layout> plan_rc <rc> rows_per_block <R> blocks <n> slabs <n>
+ *       scratch_used <n> psram_bytes <n> out_write_bytes <n>
  */
 #include <string.h>
 
@@ -49,17 +50,28 @@ static void report(const char *name, int rc, const int32_t *out)
     hs_puts("\n");
 }
 
+static void put_field(const char *name, uint32_t v)
+{
+    hs_puts(" ");
+    hs_puts(name);
+    hs_puts(" ");
+    hs_put_u32(v);
+}
+
 static void report_lut(const char *layout, int lay)
 {
+    ftv_matmul_lut_plan_t p;
+    int rc = ftv_matmul_lut_plan(lay, BENCH_N_TOK, BENCH_K, BENCH_N_OUT, BENCH_SCRATCH, &p);
     hs_puts("lut ");
     hs_puts(layout);
-    hs_puts(" rows_per_block ");
-    hs_put_i32(ftv_matmul_lut_rows_per_block(lay, BENCH_K, BENCH_N_OUT, BENCH_SCRATCH));
-    hs_puts(" psram_bytes ");
-    hs_put_u32((uint32_t)ftv_matmul_lut_psram_bytes(lay, BENCH_N_TOK, BENCH_K, BENCH_N_OUT, BENCH_SCRATCH));
-    hs_puts(" scratch_used ");
-    hs_put_u32((uint32_t)ftv_matmul_lut_scratch_bytes(
-        lay, BENCH_K, ftv_matmul_lut_rows_per_block(lay, BENCH_K, BENCH_N_OUT, BENCH_SCRATCH)));
+    put_field("plan_rc", (uint32_t)rc);
+    put_field("rows_per_block", (uint32_t)p.rows_per_block);
+    put_field("blocks", (uint32_t)p.blocks);
+    put_field("slabs", (uint32_t)p.slabs);
+    put_field("scratch_used", (uint32_t)p.scratch_used);
+    put_field("psram_bytes", (uint32_t)ftv_matmul_lut_psram_bytes(
+                                 lay, BENCH_N_TOK, BENCH_K, BENCH_N_OUT, BENCH_SCRATCH));
+    put_field("out_write_bytes", (uint32_t)p.out_write_bytes);
     hs_puts("\n");
 }
 

@@ -80,16 +80,18 @@ static void garbage(uint8_t *p, size_t n, uint32_t seed)
     }
 }
 
-/* Scratch bytes for a case: scratch_rows >= 1 sizes it for that many rows
- * per block, 0 makes it one byte too small for one row, -1 is 128 KB. */
+/* Scratch bytes for a case: scratch_rows >= 1 sizes it for that many whole
+ * rows per block, -1 is 128 KB, -2 the least accepted (one row of one
+ * chunk), 0 one byte less than that (too small). */
 static size_t scratch_for(int layout, int K, int scratch_rows)
 {
-    if (scratch_rows < 0)
+    size_t least = ftv_matmul_lut_scratch_min(layout, K);
+    if (scratch_rows == -1)
         return (size_t)128 * 1024;
-    if (scratch_rows == 0) {
-        size_t one = ftv_matmul_lut_scratch_bytes(layout, K, 1);
-        return one ? one - 1 : 0;
-    }
+    if (scratch_rows == -2)
+        return least;
+    if (scratch_rows == 0)
+        return least ? least - 1 : 0;
     return ftv_matmul_lut_scratch_bytes(layout, K, scratch_rows);
 }
 
@@ -209,10 +211,50 @@ static void expect(int cond, const char *what, int layout, int K, int n)
     }
 }
 
+static size_t ceil_div(size_t a, size_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* The plan for one scratch size obeys its contract. */
+static void check_plan(int layout, int n_tok, int K, int n_out, size_t sb, size_t least,
+                       int whole_rows)
+{
+    ftv_matmul_lut_plan_t p;
+    int rc = ftv_matmul_lut_plan(layout, n_tok, K, n_out, sb, &p);
+    expect(rc == (sb >= least ? 0 : -1), "plan succeeds iff scratch >= min", layout, K, n_out);
+    if (rc != 0) {
+        expect(ftv_matmul_lut_psram_bytes(layout, n_tok, K, n_out, sb) == 0,
+               "psram bytes 0 without a plan", layout, K, n_out);
+        return;
+    }
+    size_t rb = layout == 2 ? ftv_tern2_row_bytes((uint32_t)K) : ftv_tern3_row_bytes((uint32_t)K);
+    size_t n_chunks = ceil_div(rb, layout == 2 ? 32 : 8);
+    size_t R = (size_t)p.rows_per_block, cps = (size_t)p.chunks_per_slab;
+    size_t out_b = (size_t)n_tok * (size_t)n_out * 4;
+    expect(R >= 1 && R <= (size_t)n_out, "1 <= R <= n_out", layout, K, n_out);
+    expect((size_t)p.blocks == ceil_div((size_t)n_out, R), "blocks", layout, K, n_out);
+    expect(cps >= 1 && (size_t)p.slabs == ceil_div(n_chunks, cps), "slabs", layout, K, n_out);
+    expect(p.scratch_used <= sb && p.scratch_used >= least, "scratch used", layout, K, n_out);
+    expect(p.w_bytes == (size_t)n_out * rb, "W read once", layout, K, n_out);
+    expect(p.x_bytes == (size_t)p.blocks * (size_t)n_tok * (size_t)K, "x per block", layout, K,
+           n_out);
+    expect(p.out_read_bytes == (size_t)(p.slabs - 1) * out_b, "out reads", layout, K, n_out);
+    expect(p.out_write_bytes == (size_t)p.slabs * out_b, "out writes", layout, K, n_out);
+    expect(ftv_matmul_lut_psram_bytes(layout, n_tok, K, n_out, sb) ==
+               p.w_bytes + p.x_bytes + p.out_read_bytes, "psram bytes", layout, K, n_out);
+    if (whole_rows > 0)   /* never more blocks than whole rows would take */
+        expect(p.blocks <= (int)ceil_div((size_t)n_out, (size_t)whole_rows),
+               "no more blocks than whole rows", layout, K, n_out);
+    if (whole_rows >= n_out)
+        expect(p.blocks == 1 && p.slabs == 1, "whole matrix in one block", layout, K, n_out);
+}
+
 static int api_checks(void)
 {
     static const int Ks[] = {1, 3, 4, 5, 127, 128, 129, 384, 768, 1536, 4099, 65535};
     static const int n_outs[] = {1, 2, 7, 384, 1000};
+    static const int n_toks[] = {1, 9, 197};
     for (int layout = 2; layout <= 3; layout++) {
         for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
             int K = Ks[ki];
@@ -220,28 +262,26 @@ static int api_checks(void)
                                       : ftv_tern3_row_bytes((uint32_t)K);
             expect(rb == (uint32_t)((K + (layout == 2 ? 3 : 4)) / (layout == 2 ? 4 : 5)),
                    "row bytes", layout, K, 0);
+            size_t least = ftv_matmul_lut_scratch_min(layout, K);
+            expect(least > 0 && least <= ftv_matmul_lut_scratch_bytes(layout, K, 1),
+                   "min <= one whole row", layout, K, 0);
             size_t prev = 0;
             for (int r = 1; r <= 9; r++) {
                 size_t sb = ftv_matmul_lut_scratch_bytes(layout, K, r);
                 expect(sb > prev, "scratch grows with rows", layout, K, r);
                 prev = sb;
-                for (size_t oi = 0; oi < sizeof n_outs / sizeof n_outs[0]; oi++) {
-                    int n_out = n_outs[oi];
-                    int want = r < n_out ? r : n_out;
-                    expect(ftv_matmul_lut_rows_per_block(layout, K, n_out, sb) == want,
-                           "rows_per_block(scratch_bytes(r)) == r", layout, K, r);
-                    int less = r - 1 < n_out ? r - 1 : n_out;
-                    expect(ftv_matmul_lut_rows_per_block(layout, K, n_out, sb - 1) == less,
-                           "one byte less, one row less", layout, K, r);
-                    size_t blocks = ((size_t)n_out + (size_t)want - 1) / (size_t)want;
-                    size_t psram = (size_t)n_out * rb + blocks * 5u * (size_t)K;
-                    expect(ftv_matmul_lut_psram_bytes(layout, 5, K, n_out, sb) == psram,
-                           "psram bytes", layout, K, r);
-                }
+                for (size_t oi = 0; oi < sizeof n_outs / sizeof n_outs[0]; oi++)
+                    for (size_t ti = 0; ti < sizeof n_toks / sizeof n_toks[0]; ti++)
+                        check_plan(layout, n_toks[ti], K, n_outs[oi], sb, least, r);
             }
-            expect(ftv_matmul_lut_psram_bytes(layout, 5, K, 3,
-                                              ftv_matmul_lut_scratch_bytes(layout, K, 1) - 1) == 0,
-                   "psram bytes 0 when scratch too small", layout, K, 0);
+            for (size_t oi = 0; oi < sizeof n_outs / sizeof n_outs[0]; oi++) {
+                int n_out = n_outs[oi];
+                size_t full = ftv_matmul_lut_scratch_bytes(layout, K, n_out);
+                check_plan(layout, 197, K, n_out, full, least, n_out);
+                check_plan(layout, 197, K, n_out, (size_t)128 * 1024, least, 0);
+                check_plan(layout, 197, K, n_out, least, least, 0);
+                check_plan(layout, 197, K, n_out, least - 1, least, 0);
+            }
         }
         expect(ftv_matmul_lut_scratch_bytes(layout, -1, 1) == 0, "K < 0", layout, -1, 0);
         expect(ftv_matmul_lut_scratch_bytes(layout, FTV_MATMUL_MAX_K + 1, 1) == 0,
@@ -249,7 +289,7 @@ static int api_checks(void)
         expect(ftv_matmul_lut_scratch_bytes(layout, 8, 0) == 0, "rows 0", layout, 8, 0);
     }
     expect(ftv_matmul_lut_scratch_bytes(4, 8, 1) == 0, "bad layout", 4, 8, 0);
-    expect(ftv_matmul_lut_rows_per_block(1, 8, 8, 1 << 20) == 0, "bad layout", 1, 8, 0);
+    expect(ftv_matmul_lut_scratch_min(1, 8) == 0, "bad layout", 1, 8, 0);
 
     /* argument rejection: -1 and nothing written */
     int8_t x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -264,6 +304,10 @@ static int api_checks(void)
            "K too big", 2, 8, 0);
     expect(ftv_matmul_tern2_lut(x, w, out, 1, 8, 1, NULL, sb) == -1, "NULL scratch", 2, 8, 0);
     expect(ftv_matmul_tern2_lut(x, w, out, 1, 8, 1, s, 8) == -1, "tiny scratch", 2, 8, 0);
+    expect(ftv_matmul_tern2_lut(x, w, out, FTV_MATMUL_MAX_DIM + 1, 8, 1, s, sb) == -1,
+           "n_tok too big", 2, 8, 0);
+    expect(ftv_matmul_tern3_lut(x, w, out, 1, 8, FTV_MATMUL_MAX_DIM + 1, s, sb) == -1,
+           "n_out too big", 3, 8, 0);
     expect(ftv_matmul_tern2(x, w, out, -1, 8, 1, s, sb) == -1, "dispatch n_tok < 0", 2, 8, 0);
     expect(ftv_matmul_tern3(x, w, out, 1, 8, -2, s, sb) == -1, "dispatch n_out < 0", 3, 8, 0);
     expect(all_sentinel(out, 4), "rejected calls write nothing", 2, 8, 0);
