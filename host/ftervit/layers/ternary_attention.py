@@ -14,13 +14,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import Attention
 
+from .fast import ste_act_per_group, ste_act_per_token, ste_fixed_point
 from .quant import fake_act_per_group, fake_act_per_token, fake_fixed_point
 
 PROB_FRAC_BITS = 15
 
 
 class TernaryAttention(Attention):
-    """Same submodules and state-dict keys as `timm.layers.Attention`."""
+    """Same submodules and state-dict keys as `timm.layers.Attention`.
+    `fast` selects fused quantizers of equal value (`layers.fast`)."""
+
+    fast = False
 
     @classmethod
     def from_float(cls, attn: Attention) -> "TernaryAttention":
@@ -50,6 +54,10 @@ class TernaryAttention(Attention):
     def _quantize_qkv(self, q, k, v):
         if not self.quant_act:
             return q, k, v
+        if self.fast:
+            return (ste_act_per_token(q),
+                    ste_act_per_group(k, dims=(-2, -1)),
+                    ste_act_per_group(v, dims=(-2, -1)))
         return (fake_act_per_token(q),
                 fake_act_per_group(k, dims=(-2, -1)),
                 fake_act_per_group(v, dims=(-2, -1)))
@@ -62,7 +70,8 @@ class TernaryAttention(Attention):
         q, k, v = self._quantize_qkv(*qkv.unbind(0))
         if self.exact and self.quant_act:
             probs = ((q * self.scale) @ k.transpose(-2, -1)).float().softmax(dim=-1)
-            probs = fake_fixed_point(probs, PROB_FRAC_BITS).to(v.dtype)
+            rounding = ste_fixed_point if self.fast else fake_fixed_point
+            probs = rounding(probs, PROB_FRAC_BITS).to(v.dtype)
             x = self.attn_drop(probs) @ v
         elif self.fused_attn:
             x = F.scaled_dot_product_attention(

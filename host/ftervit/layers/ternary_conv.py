@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fast import ste_act_static, ste_ternary
 from .quant import ACT_QMAX, fake_act_static, fake_ternary
 
 
@@ -20,7 +21,10 @@ class TernaryBitConv2d(nn.Conv2d):
     Weights: T = clip(round(W / s_o), -1, 1) with s_o = mean |W[o]| per output
     channel o.  Input: the normalised image quantized to int8 with the fixed
     step `input_scale` (see `image_input_scale`); `None` leaves it float.
+    `fast` selects fused quantizers of equal value (`layers.fast`).
     """
+
+    fast = False
 
     def __init__(self, *args, input_scale=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,6 +50,11 @@ class TernaryBitConv2d(nn.Conv2d):
         return fake_ternary(self.weight, dims=(1, 2, 3)) if self.quant_weight else self.weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast:
+            if self.quant_act and self.input_scale is not None:
+                x = ste_act_static(x, self.input_scale)
+            weight = ste_ternary(self.weight, (1, 2, 3)) if self.quant_weight else self.weight
+            return F.conv2d(x, weight, self.bias, self.stride)
         if self.quant_act and self.input_scale is not None:
             x = fake_act_static(x, self.input_scale)
         return F.conv2d(x, self.quantized_weight(), self.bias, self.stride)

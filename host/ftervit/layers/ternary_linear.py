@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fast import int8_matmul_fits, int8_ternary_linear, ste_act_per_token, ste_ternary
 from .quant import fake_act_per_token, fake_ternary
 
 
@@ -13,7 +14,11 @@ class TernaryLinear(nn.Linear):
     s = mean|W| and Q8 is per-token absmax int8 fake-quantization.  Gradients
     reach the float shadow weight `W` through a straight-through estimator.
     The bias stays high precision (int16 fixed point in the model file).
+    `fast` / `int8_matmul` (see `layers.fast`) select fused quantizers of equal value.
     """
+
+    fast = False
+    int8_matmul = False
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
@@ -32,9 +37,20 @@ class TernaryLinear(nn.Linear):
         return fake_ternary(self.weight) if self.quant_weight else self.weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast:
+            return self._fast_forward(x)
         if self.quant_act:
             x = fake_act_per_token(x)
         return F.linear(x, self.quantized_weight(), self.bias)
+
+    def _fast_forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.int8_matmul and self.quant_act and self.quant_weight \
+                and int8_matmul_fits(x, self.weight):
+            return int8_ternary_linear(x, self.weight, self.bias)
+        if self.quant_act:
+            x = ste_act_per_token(x)
+        weight = ste_ternary(self.weight) if self.quant_weight else self.weight
+        return F.linear(x, weight, self.bias)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", w=ternary:{self.quant_weight}, a=int8:{self.quant_act}"

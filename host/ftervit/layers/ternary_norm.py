@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fast import ste_ternary
 from .quant import fake_ternary
 
 
@@ -11,8 +12,10 @@ class TernaryLayerNorm(nn.LayerNorm):
 
     Normalisation itself is unchanged (the integer runtime does it with an
     integer square root).  The input is the residual stream and is not
-    quantized to int8 here.
+    quantized to int8 here.  `fast` selects fused quantizers of equal value.
     """
+
+    fast = False
 
     def __init__(self, normalized_shape, eps=1e-6, elementwise_affine=True, bias=True,
                  device=None, dtype=None):
@@ -35,6 +38,8 @@ class TernaryLayerNorm(nn.LayerNorm):
     def quantized_affine(self):
         if not self.quant_weight:
             return self.weight, self.bias
+        if self.fast:
+            return ste_ternary(self.weight), ste_ternary(self.bias)
         return fake_ternary(self.weight), fake_ternary(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,169 @@
+"""Fused quantizers for training speed, equal in value to the reference in `quant.py`.
+
+The reference fake-quantizers build the straight-through estimator out of
+ordinary ops, `x + (q(x) - x).detach()`: every quantizer adds several graph
+nodes and passes over its tensor in eager mode, and in the backward pass.
+Here each quantizer is one autograd node whose forward computes the same
+codes and scales with the same ops and whose backward hands the gradient
+straight through (no work at all).  Values agree with the reference to the
+last bit of the float format (the reference's `x + (q - x)` may differ from
+`q` by one rounding step; these return `q` exactly).
+
+`int8_ternary_linear` goes further for `TernaryLinear`: the forward product is
+the exact integer product of the int8 activation codes and the ternary codes
+(`torch._int_mm`, int32 accumulation, as the integer runtime computes it),
+scaled once; the backward products run in the gradient's precision on the
+dequantized operands, recomputed from the saved int8 codes (half the saved
+bytes of a bf16 activation).
+
+Switch a model over with `set_fast_quantizers(model, True, int8_matmul=...)`.
+"""
+import torch
+import torch.nn as nn
+from torch.autograd import Function
+
+from .quant import ACT_QMAX, EPS, act_codes_per_token, ternary_codes, ternary_scale
+
+
+class _TernarySTE(Function):
+    @staticmethod
+    def forward(ctx, w, dims):
+        scale = ternary_scale(w, dims)
+        return ternary_codes(w, scale) * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class _ActPerTokenSTE(Function):
+    @staticmethod
+    def forward(ctx, x):
+        codes, scale = act_codes_per_token(x)
+        return codes * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class _ActPerGroupSTE(Function):
+    @staticmethod
+    def forward(ctx, x, dims):
+        scale = x.abs().amax(dim=dims, keepdim=True).clamp_min(EPS) / ACT_QMAX
+        return torch.clamp(torch.round(x / scale), -ACT_QMAX - 1, ACT_QMAX) * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class _ActStaticSTE(Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        return torch.clamp(torch.round(x / scale), -ACT_QMAX - 1, ACT_QMAX) * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class _FixedPointSTE(Function):
+    @staticmethod
+    def forward(ctx, x, frac_bits):
+        one = float(1 << frac_bits)
+        return torch.round(x * one) / one
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+def ste_ternary(w: torch.Tensor, dims=None) -> torch.Tensor:
+    return _TernarySTE.apply(w, dims)
+
+
+def ste_act_per_token(x: torch.Tensor) -> torch.Tensor:
+    return _ActPerTokenSTE.apply(x)
+
+
+def ste_act_per_group(x: torch.Tensor, dims) -> torch.Tensor:
+    return _ActPerGroupSTE.apply(x, tuple(dims))
+
+
+def ste_act_static(x: torch.Tensor, scale: float) -> torch.Tensor:
+    return _ActStaticSTE.apply(x, scale)
+
+
+def ste_fixed_point(x: torch.Tensor, frac_bits: int) -> torch.Tensor:
+    return _FixedPointSTE.apply(x, frac_bits)
+
+
+def _output_dtype(x: torch.Tensor) -> torch.dtype:
+    kind = x.device.type
+    if torch.is_autocast_enabled(kind):
+        return torch.get_autocast_dtype(kind)
+    return x.dtype
+
+
+class _Int8TernaryLinear(Function):
+    """y = (codes_x @ codes_w^T) * (s_x * s_w) + b with an exact int8 x int8 -> int32 product."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        out_dtype = _output_dtype(x)
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, x.shape[-1]).float()
+        sx = x2.abs().amax(dim=-1, keepdim=True).clamp_min(EPS) / ACT_QMAX
+        cx = torch.clamp(torch.round(x2 / sx), -ACT_QMAX - 1, ACT_QMAX).to(torch.int8)
+        w32 = w.float()
+        sw = ternary_scale(w32)
+        cw = ternary_codes(w32, sw).to(torch.int8)
+        y = torch._int_mm(cx, cw.t()) * (sx * sw)
+        if b is not None:
+            y = y + b.float()
+        ctx.save_for_backward(cx, sx, cw, sw)
+        ctx.w_dtype = w.dtype
+        ctx.has_bias = b is not None
+        return y.to(out_dtype).reshape(*lead, w.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        cx, sx, cw, sw = ctx.saved_tensors
+        lead = grad.shape[:-1]
+        g2 = grad.reshape(-1, grad.shape[-1])
+        dt = g2.dtype
+        grad_x = g2 @ (cw.float() * sw).to(dt)
+        grad_w = g2.t() @ (cx.float() * sx).to(dt)
+        grad_b = g2.sum(0).to(ctx.w_dtype) if ctx.has_bias else None
+        return grad_x.reshape(*lead, cw.shape[1]), grad_w.to(ctx.w_dtype), grad_b
+
+
+def int8_matmul_fits(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Shapes `torch._int_mm` takes on every backend: more than 16 rows, K and N multiples of 8."""
+    rows = x.numel() // max(x.shape[-1], 1)
+    return rows > 16 and weight.shape[1] % 8 == 0 and weight.shape[0] % 8 == 0
+
+
+def int8_ternary_linear(x: torch.Tensor, weight: torch.Tensor, bias=None) -> torch.Tensor:
+    return _Int8TernaryLinear.apply(x, weight, bias)
+
+
+def int8_matmul_available(device) -> bool:
+    """Whether `torch._int_mm` runs on `device` (tried once on a small product)."""
+    try:
+        a = torch.ones(32, 64, dtype=torch.int8, device=device)
+        b = torch.ones(32, 64, dtype=torch.int8, device=device)
+        return int(torch._int_mm(a, b.t())[0, 0]) == 64
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+def set_fast_quantizers(model: nn.Module, enabled: bool = True, int8_matmul: bool = False) -> nn.Module:
+    """Use the fused quantizers (and optionally the int8 forward product) in every quantizing
+    module of `model`.  Values are unchanged; returns the model."""
+    for module in model.modules():
+        if hasattr(module, "quant_weight") or hasattr(module, "quant_act"):
+            module.fast = bool(enabled)
+            module.int8_matmul = bool(enabled and int8_matmul)
+    return model
