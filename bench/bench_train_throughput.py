@@ -1,0 +1,229 @@
+"""Training throughput on random data: float training vs ternary distillation, side by side.
+
+    python bench/bench_train_throughput.py                       # DeiT-III-S@224, batch 256, GPU 0
+    python bench/bench_train_throughput.py --variants float-compiled,distill-fast-compiled
+
+Every variant runs the real training step (bf16 autocast, fused AdamW, loss,
+backward, optimizer step) on random images and labels already on the GPU:
+
+* float-*:   the float model trained with cross-entropy (the reference point);
+* distill-*: FTerViT student = ternarize(copy of the teacher), KL loss to the frozen
+  teacher; the teacher's forward pass is included in every step.  The name says
+  how the student quantizes (ref: the reference fake-quantizers; fast: fused
+  quantizers; int8: fused, forward products as exact int8 x ternary `torch._int_mm`),
+  how the teacher runs (amp: fp32 weights under autocast; bf16: weights cast once;
+  fp8: FP8 tensor-core products), whether it runs one batch ahead on a second
+  CUDA stream (overlap), and whether both are `torch.compile`d;
+* teacher-*: the teacher's forward pass alone (inference throughput).
+
+Images per second are timed with CUDA events over --steps steps after --warmup
+steps (compilation happens in the warm-up).  A variant is skipped once
+--time-budget seconds have passed, so the script always ends with its table.
+This is a benchmark, not a test: run it deliberately on a GPU.
+"""
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
+
+import timm  # noqa: E402
+
+import ftervit.models  # noqa: E402,F401
+from ftervit.convert import ternarize  # noqa: E402
+from ftervit.layers import int8_matmul_available, set_fast_quantizers  # noqa: E402
+from ftervit.train.engine import param_groups  # noqa: E402
+from ftervit.train.losses import distillation_loss  # noqa: E402
+from ftervit.train.teacher import TeacherRunner  # noqa: E402
+
+# name: (kind, student quantizers, teacher precision, overlap, compiled)
+VARIANTS = {
+    "float-compiled": ("float", None, None, False, True),
+    "distill-fast-bf16-overlap-compiled": ("distill", "fast", "bf16", True, True),
+    "distill-fast-fp8-overlap-compiled": ("distill", "fast", "fp8", True, True),
+    "distill-int8-fp8-overlap-compiled": ("distill", "int8", "fp8", True, True),
+    "distill-fast-bf16-compiled": ("distill", "fast", "bf16", False, True),
+    "distill-ref-amp-compiled": ("distill", "ref", "amp", False, True),
+    "teacher-bf16-compiled": ("teacher", None, "bf16", False, True),
+    "teacher-fp8-compiled": ("teacher", None, "fp8", False, True),
+    "student-fast-compiled": ("student", "fast", None, False, True),
+    "float-eager": ("float", None, None, False, False),
+    "distill-ref-amp-eager": ("distill", "ref", "amp", False, False),
+    "distill-fast-bf16-overlap-eager": ("distill", "fast", "bf16", True, False),
+}
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.device = torch.device(args.device)
+        torch.manual_seed(0)
+        self.float_model = timm.create_model(args.model, num_classes=1000).to(self.device)
+        self.teacher_src = copy.deepcopy(self.float_model).eval()
+        b, size = args.batch, self.float_model.patch_embed.img_size[0]
+        gen = torch.Generator(device=self.device).manual_seed(1)
+        self.inputs = [(torch.randn(b, 3, size, size, device=self.device, generator=gen),
+                        torch.randint(0, 1000, (b,), device=self.device, generator=gen))
+                       for _ in range(4)]
+        self.students, self.teachers, self.compiled = {}, {}, {}
+
+    def student(self, quant: str):
+        if quant not in self.students:
+            model = ternarize(copy.deepcopy(self.teacher_src)).train().to(self.device)
+            if quant in ("fast", "int8"):
+                set_fast_quantizers(model, True, int8_matmul=quant == "int8")
+            self.students[quant] = model
+        return self.students[quant]
+
+    def teacher(self, precision: str, compiled: bool):
+        key = (precision, compiled)
+        if key not in self.teachers:
+            self.teachers[key] = TeacherRunner(copy.deepcopy(self.teacher_src), self.device,
+                                               precision=precision, compile_model=compiled)
+        return self.teachers[key]
+
+    def maybe_compiled(self, key, model, compiled: bool):
+        if not compiled:
+            return model
+        if key not in self.compiled:
+            self.compiled[key] = torch.compile(model)
+        return self.compiled[key]
+
+    def run(self, name: str) -> dict:
+        kind, quant, precision, overlap, compiled = VARIANTS[name]
+        if kind == "float":
+            model = self.float_model.train()
+            return self._time_train(name, self.maybe_compiled("float", model, compiled), model,
+                                    None, False)
+        if kind == "student":
+            model = self.student(quant)
+            return self._time_train(name, self.maybe_compiled(quant, model, compiled), model,
+                                    None, False)
+        if kind == "teacher":
+            return self._time_teacher(name, self.teacher(precision, compiled))
+        model = self.student(quant)
+        teacher = self.teacher(precision, compiled)
+        if overlap and teacher.stream is None:
+            teacher.stream = torch.cuda.Stream(self.device)
+        elif not overlap:
+            teacher.stream = None
+        return self._time_train(name, self.maybe_compiled(quant, model, compiled), model,
+                                teacher, overlap)
+
+    def _time_train(self, name, fwd, params_of, teacher, overlap) -> dict:
+        opt = torch.optim.AdamW(param_groups(params_of, 0.05), lr=1e-4, fused=True)
+        inputs = self.inputs
+
+        def pending_for(i):
+            x = inputs[i % len(inputs)][0]
+            return teacher.submit(x) if teacher is not None else None
+
+        def one_step(i, pending):
+            x, y = inputs[i % len(inputs)]
+            nxt = pending_for(i + 1) if overlap else None
+            if teacher is not None and not overlap:
+                pending = pending_for(i)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                logits = fwd(x)
+            if teacher is not None:
+                loss = distillation_loss(logits, pending.result())
+            else:
+                loss = F.cross_entropy(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return nxt
+
+        return self._timed(name, one_step, pending_for(0) if overlap else None)
+
+    def _time_teacher(self, name, teacher) -> dict:
+        inputs = self.inputs
+
+        def one_step(i, _):
+            teacher(inputs[i % len(inputs)][0])
+            return None
+
+        return self._timed(name, one_step, None)
+
+    def _timed(self, name, one_step, state) -> dict:
+        args = self.args
+        torch.cuda.reset_peak_memory_stats(self.device)
+        t0 = time.perf_counter()
+        for i in range(args.warmup):
+            state = one_step(i, state)
+        torch.cuda.synchronize(self.device)
+        warm_s = time.perf_counter() - t0
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for i in range(args.warmup, args.warmup + args.steps):
+            state = one_step(i, state)
+        end.record()
+        torch.cuda.synchronize(self.device)
+        ms = start.elapsed_time(end)
+        return {"variant": name, "img_per_s": round(args.steps * args.batch / (ms / 1000), 1),
+                "ms_per_step": round(ms / args.steps, 2), "warmup_s": round(warm_s, 1),
+                "peak_mem_gib": round(torch.cuda.max_memory_allocated(self.device) / 2**30, 2)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="deit3_small_patch16_224")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--warmup", type=int, default=15)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help="comma-separated, in the order to run; known: " + ", ".join(VARIANTS))
+    p.add_argument("--time-budget", type=float, default=480.0,
+                   help="skip the remaining variants after this many seconds")
+    p.add_argument("--json", default=None, help="write the results here as well")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("bench_train_throughput: needs a CUDA GPU", file=sys.stderr)
+        return 2
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variants: {unknown}")
+    bench = Bench(args)
+    gpu = torch.cuda.get_device_name(bench.device)
+    print(f"{gpu}; torch {torch.__version__}; {args.model}; batch {args.batch}; "
+          f"int8 matmul {'yes' if int8_matmul_available(bench.device) else 'no'}", flush=True)
+    results, t_start = [], time.perf_counter()
+    for name in names:
+        if time.perf_counter() - t_start > args.time_budget:
+            results.append({"variant": name, "skipped": "time budget"})
+            continue
+        try:
+            r = bench.run(name)
+        except Exception as exc:  # one failing variant must not lose the others' numbers
+            r = {"variant": name, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        results.append(r)
+        print(json.dumps(r), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"gpu": gpu, "torch": torch.__version__,
+                                                   "model": args.model, "batch": args.batch,
+                                                   "results": results}, indent=1))
+    ref = next((r["img_per_s"] for r in results
+                if r["variant"] == "float-compiled" and "img_per_s" in r), None)
+    print(f"\n{'variant':<38} {'img/s':>9} {'ms/step':>8} {'vs float':>9} {'mem GiB':>8}")
+    for r in results:
+        if "img_per_s" not in r:
+            print(f"{r['variant']:<38} {r.get('error') or r.get('skipped')}")
+            continue
+        rel = f"{100 * r['img_per_s'] / ref:.0f} %" if ref else "-"
+        print(f"{r['variant']:<38} {r['img_per_s']:>9,.0f} {r['ms_per_step']:>8.1f} {rel:>9} "
+              f"{r['peak_mem_gib']:>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
