@@ -115,15 +115,15 @@ class TeacherRunner:
         device = torch.device(device)
         if device.type != "cuda" and precision in ("bf16", "fp8"):
             precision = "fp32"
-        if precision == "fp8":
+        model = model.to(device).eval().requires_grad_(False)
+        if precision in ("bf16", "fp8"):
+            model = model.to(torch.bfloat16)
+        if precision == "fp8":  # after the bf16 cast, which would also cast FP8 buffers
             from .fp8 import convert_linears_to_fp8, fp8_supported
             if fp8_supported(device):
                 convert_linears_to_fp8(model)
             else:
                 precision = "bf16"
-        model = model.to(device).eval().requires_grad_(False)
-        if precision in ("bf16", "fp8"):
-            model = model.to(torch.bfloat16)
         self.precision = precision
         self.device = device
         self.model = model
