@@ -43,19 +43,19 @@ from ftervit.train.losses import distillation_loss  # noqa: E402
 from ftervit.train.teacher import TeacherRunner  # noqa: E402
 
 # name: (kind, student quantizers, teacher precision, overlap, compiled)
-VARIANTS = {
+VARIANTS = {  # in the default running order: each compiled module is reused by later variants
     "float-compiled": ("float", None, None, False, True),
     "distill-fast-bf16-overlap-compiled": ("distill", "fast", "bf16", True, True),
-    "distill-fast-fp8-overlap-compiled": ("distill", "fast", "fp8", True, True),
-    "distill-int8-fp8-overlap-compiled": ("distill", "int8", "fp8", True, True),
-    "distill-fast-bf16-compiled": ("distill", "fast", "bf16", False, True),
-    "distill-ref-amp-compiled": ("distill", "ref", "amp", False, True),
     "teacher-bf16-compiled": ("teacher", None, "bf16", False, True),
-    "teacher-fp8-compiled": ("teacher", None, "fp8", False, True),
     "student-fast-compiled": ("student", "fast", None, False, True),
+    "distill-fast-bf16-compiled": ("distill", "fast", "bf16", False, True),
+    "distill-fast-fp8-overlap-compiled": ("distill", "fast", "fp8", True, True),
+    "teacher-fp8-compiled": ("teacher", None, "fp8", False, True),
+    "distill-int8-fp8-overlap-compiled": ("distill", "int8", "fp8", True, True),
     "float-eager": ("float", None, None, False, False),
     "distill-ref-amp-eager": ("distill", "ref", "amp", False, False),
     "distill-fast-bf16-overlap-eager": ("distill", "fast", "bf16", True, False),
+    "distill-ref-amp-compiled": ("distill", "ref", "amp", False, True),
 }
 
 
