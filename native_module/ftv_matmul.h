@@ -95,9 +95,11 @@ void ftv_matmul_i8_ref(const int8_t *x, const int8_t *w, int32_t *out,
 #define FTV_MATMUL_MAX_DIM 65535     /* largest n_tok and n_out */
 
 typedef struct {
+    int path;                 /* 0: token tiles; 1: single token         */
     int rows_per_block;       /* R                                       */
     int blocks;               /* ceil(n_out / R)                         */
-    int chunks_per_slab;      /* K chunks (128 / 40 weights) per slab    */
+    int chunks_per_slab;      /* K chunks per slab: path 0, 32 / 8 bytes
+                                 (128 / 40 weights); path 1, 4 bytes     */
     int slabs;                /* slabs per block (1: whole rows)         */
     size_t scratch_used;      /* bytes of the scratch the call uses      */
     size_t w_bytes;           /* W bytes read (each exactly once)        */

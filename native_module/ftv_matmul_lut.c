@@ -303,6 +303,133 @@ HOT static void t3_rows(uint32_t *acc16, const uint8_t *wrow, uint32_t wstride,
     }
 }
 
+/* ---- single token ----------------------------------------------------------
+ * With one token (the classifier head) no two lookups share a weight byte,
+ * so tiles would waste 7 of 8 lanes.  Instead: int16 tables for one token,
+ * [quad][256 entries][4 groups] (2 KB a quad of 4 groups), entry index the
+ * weight byte itself (tern2 bytes with a code 3 read an all-zero entry).
+ * A row streams its bytes from the weight buffer (each read once: there is
+ * one token) and each byte costs a byte load, one scaled add (addx8), an
+ * int16 load and an add; the table pointer moves once per quad. */
+
+#define Q_GROUPS     4
+#define Q_ENTRIES    256
+#define Q_BYTES      (Q_ENTRIES * Q_GROUPS * 2)
+
+/* The 9 entries lo of entry row `hi`, for one group column; L(lo) is the
+ * int16 offset of entry lo + hi * (entries per hi). */
+#define QFILL9(e, L, bh)                                                   \
+    do {                                                                   \
+        int32_t b_ = (bh);                                                 \
+        KEEP1(b_);                                                         \
+        (e)[L(0)] = (int16_t)(a0 + b_); (e)[L(1)] = (int16_t)(a1 + b_);    \
+        (e)[L(2)] = (int16_t)(a2 + b_); (e)[L(3)] = (int16_t)(a3 + b_);    \
+        (e)[L(4)] = (int16_t)b_;        (e)[L(5)] = (int16_t)(a5 + b_);    \
+        (e)[L(6)] = (int16_t)(a6 + b_); (e)[L(7)] = (int16_t)(a7 + b_);    \
+        (e)[L(8)] = (int16_t)(a8 + b_);                                    \
+    } while (0)
+
+#define QHALF_A(x0, x1)                                                    \
+    const int32_t a0 = -(x0) - (x1), a1 = -(x1), a2 = (x0) - (x1), a3 = -(x0), \
+                  a5 = (x0), a6 = (x1) - (x0), a7 = (x1), a8 = (x1) + (x0)
+
+/* tern2: byte = lo + 16 * hi with lo = c0 + 4c1, hi = c2 + 4c3 (lo is a
+ * literal 0..8 here, so the division is done by the compiler). */
+#define Q2L(lo) (Q_GROUPS * (((lo) / 3) * 4 + (lo) % 3))
+
+HOT static void q2_fill(int16_t *e, int32_t x0, int32_t x1, int32_t x2, int32_t x3)
+{
+    QHALF_A(x0, x1);
+    for (int32_t b3 = -x3, c3 = 0; c3 < 3; c3++, b3 += x3) {
+        int16_t *e3 = e + c3 * 64 * Q_GROUPS;
+        QFILL9(e3, Q2L, b3 - x2);
+        e3 += 16 * Q_GROUPS;
+        QFILL9(e3, Q2L, b3);
+        e3 += 16 * Q_GROUPS;
+        QFILL9(e3, Q2L, b3 + x2);
+    }
+}
+
+/* tern3: byte = lo + 9 * hi with lo = c0 + 3c1, hi = c2 + 3c3 + 9c4. */
+#define Q3L(lo) (Q_GROUPS * (lo))
+
+HOT static void q3_fill(int16_t *e, int32_t x0, int32_t x1, int32_t x2, int32_t x3,
+                        int32_t x4)
+{
+    QHALF_A(x0, x1);
+    for (int32_t b4 = -x4, c4 = 0; c4 < 3; c4++, b4 += x4) {
+        for (int32_t b3 = b4 - x3, c3 = 0; c3 < 3; c3++, b3 += x3) {
+            QFILL9(e, Q3L, b3 - x2);
+            e += 9 * Q_GROUPS;
+            QFILL9(e, Q3L, b3);
+            e += 9 * Q_GROUPS;
+            QFILL9(e, Q3L, b3 + x2);
+            e += 9 * Q_GROUPS;
+        }
+    }
+}
+
+/* Tables for quads q0 .. q0 + nq - 1 of the token x (zero past K). */
+static void q_build(int16_t *tab, const int8_t *x, uint32_t K, uint32_t q0, uint32_t nq,
+                    int tern2)
+{
+    const uint32_t per = tern2 ? 4 : 5;
+    for (uint32_t q = 0; q < nq; q++, tab += Q_BYTES / 2) {
+        if (tern2)          /* bytes with a code 3 are never written below */
+            memset(tab, 0, Q_BYTES);
+        else
+            memset(tab + 243 * Q_GROUPS, 0, (Q_ENTRIES - 243) * Q_GROUPS * 2);
+        for (uint32_t g = 0; g < Q_GROUPS; g++) {
+            uint32_t k = ((q0 + q) * Q_GROUPS + g) * per;
+            int32_t v[5] = {0, 0, 0, 0, 0};
+            for (uint32_t i = 0; i < per && k + i < K; i++)
+                v[i] = x[k + i];
+            if (tern2)
+                q2_fill(tab + g, v[0], v[1], v[2], v[3]);
+            else
+                q3_fill(tab + g, v[0], v[1], v[2], v[3], v[4]);
+        }
+    }
+}
+
+/* out[o] (+)= the dot products of rows o < n_out, bytes [b0, b0 + n), with
+ * the tables (quad q of the tables is bytes b0 + 4q .. b0 + 4q + 3). */
+HOT static void q_rows(int32_t *out, const uint8_t *w, uint32_t row_bytes, uint32_t n_out,
+                       uint32_t b0, uint32_t n, const int16_t *tab, int add)
+{
+    const uint32_t full = n >> 2;
+    for (uint32_t o = 0; o < n_out; o++) {
+        const uint8_t *wr = w + (size_t)o * row_bytes + b0;
+        const int16_t *t = tab;
+        int32_t s = 0;
+        uint32_t q = full;
+        for (; q >= 2; q -= 2, wr += 8, t += Q_BYTES) {   /* two quads a turn */
+            const int16_t *t1 = t + Q_BYTES / 2;
+            s += t[Q_GROUPS * wr[0] + 0];
+            s += t[Q_GROUPS * wr[1] + 1];
+            s += t[Q_GROUPS * wr[2] + 2];
+            s += t[Q_GROUPS * wr[3] + 3];
+            KEEP1(s);
+            s += t1[Q_GROUPS * wr[4] + 0];
+            s += t1[Q_GROUPS * wr[5] + 1];
+            s += t1[Q_GROUPS * wr[6] + 2];
+            s += t1[Q_GROUPS * wr[7] + 3];
+            KEEP1(s);
+        }
+        if (q) {
+            s += t[Q_GROUPS * wr[0] + 0];
+            s += t[Q_GROUPS * wr[1] + 1];
+            s += t[Q_GROUPS * wr[2] + 2];
+            s += t[Q_GROUPS * wr[3] + 3];
+            wr += 4;
+            t += Q_BYTES / 2;
+        }
+        for (uint32_t i = 0; i < (n & 3); i++)
+            s += t[Q_GROUPS * wr[i] + i];
+        out[o] = add ? out[o] + s : s;
+    }
+}
+
 /* ---- geometry, blocking plan, scratch ------------------------------------ */
 
 struct lut_geom {
@@ -375,15 +502,11 @@ static uint64_t plan_bytes(const struct lut_geom *gm, uint32_t rows, uint32_t ch
  * builds (about build_cost instructions per block, token tile and chunk)
  * against PSRAM traffic (x once per block, out re-read and re-written per
  * extra slab) at the ESP32-S3's 240 MHz / ~40 MB/s: 6 instructions a byte.
- * Returns -1 if not even one row of one chunk fits. */
-static int lut_plan(int layout, int n_tok, int K, int n_out, size_t scratch_bytes,
-                    ftv_matmul_lut_plan_t *plan)
+ * Returns -1 if not even one row of one chunk fits (plan untouched). */
+static int tiled_plan(const struct lut_geom *gmp, int n_tok, int K, int n_out,
+                      size_t scratch_bytes, ftv_matmul_lut_plan_t *plan)
 {
-    struct lut_geom gm;
-    memset(plan, 0, sizeof *plan);
-    if (n_tok < 1 || n_out < 1 || n_tok > FTV_MATMUL_MAX_DIM ||
-        n_out > FTV_MATMUL_MAX_DIM || lut_geom(layout, K, &gm) != 0 || K < 1)
-        return -1;
+    const struct lut_geom gm = *gmp;
     if ((uint64_t)scratch_bytes < plan_bytes(&gm, 1, 1))
         return -1;
     uint64_t avail64 = (uint64_t)scratch_bytes - 3 - gm.fixed;
@@ -428,6 +551,40 @@ static int lut_plan(int layout, int n_tok, int K, int n_out, size_t scratch_byte
         return -1;
     plan->scratch_used = (size_t)plan_bytes(&gm, (uint32_t)plan->rows_per_block,
                                             (uint32_t)plan->chunks_per_slab);
+    return 0;
+}
+
+/* The plan of a call: the single-token path for n_tok == 1 (whole rows,
+ * one block, slabs of as many table quads as fit), else tiled_plan();
+ * then the PSRAM traffic it implies.  Returns -1 (plan zeroed) for bad
+ * arguments or a scratch too small. */
+static int lut_plan(int layout, int n_tok, int K, int n_out, size_t scratch_bytes,
+                    ftv_matmul_lut_plan_t *plan)
+{
+    struct lut_geom gm;
+    memset(plan, 0, sizeof *plan);
+    if (n_tok < 1 || n_out < 1 || n_tok > FTV_MATMUL_MAX_DIM ||
+        n_out > FTV_MATMUL_MAX_DIM || lut_geom(layout, K, &gm) != 0 || K < 1)
+        return -1;
+    if (n_tok == 1) {
+        /* single-token path: whole rows, slabs of as many quads as fit */
+        const uint32_t n_quads = (gm.row_bytes + 3) >> 2;
+        const uint64_t fit = scratch_bytes < 3 + Q_BYTES ? 0 : ((uint64_t)scratch_bytes - 3) / Q_BYTES;
+        if (fit == 0)
+            return -1;
+        uint32_t slabs = ceil_div32(n_quads, fit < n_quads ? (uint32_t)fit : n_quads);
+        plan->path = 1;
+        plan->rows_per_block = n_out;
+        plan->blocks = 1;
+        plan->chunks_per_slab = (int)ceil_div32(n_quads, slabs);
+        plan->slabs = (int)slabs;
+        plan->scratch_used = 3 + (size_t)plan->chunks_per_slab * Q_BYTES;
+    } else {
+        if (tiled_plan(&gm, n_tok, K, n_out, scratch_bytes, plan) != 0)
+            return -1;
+    }
+    const uint32_t x_bytes = (uint32_t)n_tok * (uint32_t)K;
+    const uint32_t out_words = (uint32_t)n_tok * (uint32_t)n_out;
     plan->w_bytes = (size_t)n_out * gm.row_bytes;
     plan->x_bytes = (size_t)mul32x32((uint32_t)plan->blocks, x_bytes);
     plan->out_read_bytes = (size_t)(mul32x32(out_words, (uint32_t)plan->slabs - 1) << 2);
@@ -522,11 +679,23 @@ static int lut_matmul(int layout, const int8_t *x, const uint8_t *w,
         return -1;
 
     const int tern2 = layout == FTV_LAYOUT_TERN2;
+    uint8_t *base = (uint8_t *)scratch + ((0u - (uintptr_t)scratch) & 3u);
+
+    if (plan.path == 1) {      /* one token: stream rows past int16 tables */
+        int16_t *qtab = (int16_t *)(void *)base;
+        const uint32_t span = (uint32_t)plan.chunks_per_slab;       /* quads */
+        for (uint32_t q0 = 0; q0 << 2 < gm.row_bytes; q0 += span) {
+            uint32_t b0 = q0 << 2, n = gm.row_bytes - b0 < span << 2 ? gm.row_bytes - b0 : span << 2;
+            q_build(qtab, x, (uint32_t)K, q0, (n + 3) >> 2, tern2);
+            q_rows(out, w, gm.row_bytes, (uint32_t)n_out, b0, n, qtab, q0 != 0);
+        }
+        return 0;
+    }
+
     const uint32_t R = (uint32_t)plan.rows_per_block;
     const uint32_t slab_chunks = (uint32_t)plan.chunks_per_slab;
 
     /* table | staged x | acc32 [R][8] | acc16 [R][4] (tern3) | W block */
-    uint8_t *base = (uint8_t *)scratch + ((0u - (uintptr_t)scratch) & 3u);
     uint32_t *tab = (uint32_t *)(void *)base;
     int8_t *xs = (int8_t *)(base + (tern2 ? T2_TABLE_BYTES : T3_TABLE_BYTES));
     int32_t *acc32 = (int32_t *)(void *)(base + gm.fixed);

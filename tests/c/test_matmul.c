@@ -82,7 +82,8 @@ static void garbage(uint8_t *p, size_t n, uint32_t seed)
 
 /* Scratch bytes for a case: scratch_rows >= 1 sizes it for that many whole
  * rows per block, -1 is 128 KB, -2 the least accepted (one row of one
- * chunk), 0 one byte less than that (too small). */
+ * chunk), 0 one byte less than that (too small), -3 one 2 KB table quad
+ * (enough for a single token only). */
 static size_t scratch_for(int layout, int K, int scratch_rows)
 {
     size_t least = ftv_matmul_lut_scratch_min(layout, K);
@@ -90,6 +91,8 @@ static size_t scratch_for(int layout, int K, int scratch_rows)
         return (size_t)128 * 1024;
     if (scratch_rows == -2)
         return least;
+    if (scratch_rows == -3)
+        return 3 + 2048;
     if (scratch_rows == 0)
         return least ? least - 1 : 0;
     return ftv_matmul_lut_scratch_bytes(layout, K, scratch_rows);
@@ -222,16 +225,20 @@ static void check_plan(int layout, int n_tok, int K, int n_out, size_t sb, size_
 {
     ftv_matmul_lut_plan_t p;
     int rc = ftv_matmul_lut_plan(layout, n_tok, K, n_out, sb, &p);
+    size_t rb = layout == 2 ? ftv_tern2_row_bytes((uint32_t)K) : ftv_tern3_row_bytes((uint32_t)K);
+    size_t n_quads = ceil_div(rb, 4);
+    if (n_tok == 1)      /* single-token path: int16 tables of 2 KB per 4 bytes */
+        least = 3 + 2048;
     expect(rc == (sb >= least ? 0 : -1), "plan succeeds iff scratch >= min", layout, K, n_out);
     if (rc != 0) {
         expect(ftv_matmul_lut_psram_bytes(layout, n_tok, K, n_out, sb) == 0,
                "psram bytes 0 without a plan", layout, K, n_out);
         return;
     }
-    size_t rb = layout == 2 ? ftv_tern2_row_bytes((uint32_t)K) : ftv_tern3_row_bytes((uint32_t)K);
-    size_t n_chunks = ceil_div(rb, layout == 2 ? 32 : 8);
+    size_t n_chunks = n_tok == 1 ? n_quads : ceil_div(rb, layout == 2 ? 32 : 8);
     size_t R = (size_t)p.rows_per_block, cps = (size_t)p.chunks_per_slab;
     size_t out_b = (size_t)n_tok * (size_t)n_out * 4;
+    expect(p.path == (n_tok == 1), "path", layout, K, n_out);
     expect(R >= 1 && R <= (size_t)n_out, "1 <= R <= n_out", layout, K, n_out);
     expect((size_t)p.blocks == ceil_div((size_t)n_out, R), "blocks", layout, K, n_out);
     expect(cps >= 1 && (size_t)p.slabs == ceil_div(n_chunks, cps), "slabs", layout, K, n_out);
@@ -243,6 +250,11 @@ static void check_plan(int layout, int n_tok, int K, int n_out, size_t sb, size_
     expect(p.out_write_bytes == (size_t)p.slabs * out_b, "out writes", layout, K, n_out);
     expect(ftv_matmul_lut_psram_bytes(layout, n_tok, K, n_out, sb) ==
                p.w_bytes + p.x_bytes + p.out_read_bytes, "psram bytes", layout, K, n_out);
+    if (n_tok == 1) {
+        expect(p.blocks == 1 && (sb < 3 + n_quads * 2048 || p.slabs == 1),
+               "single token: one block, one slab when the tables fit", layout, K, n_out);
+        return;
+    }
     if (whole_rows > 0)   /* never more blocks than whole rows would take */
         expect(p.blocks <= (int)ceil_div((size_t)n_out, (size_t)whole_rows),
                "no more blocks than whole rows", layout, K, n_out);
@@ -281,6 +293,9 @@ static int api_checks(void)
                 check_plan(layout, 197, K, n_out, (size_t)128 * 1024, least, 0);
                 check_plan(layout, 197, K, n_out, least, least, 0);
                 check_plan(layout, 197, K, n_out, least - 1, least, 0);
+                check_plan(layout, 1, K, n_out, 3 + 2048, least, 0);
+                check_plan(layout, 1, K, n_out, 3 + 2047, least, 0);
+                check_plan(layout, 1, K, n_out, 5 * 2048 + 7, least, 0);
             }
         }
         expect(ftv_matmul_lut_scratch_bytes(layout, -1, 1) == 0, "K < 0", layout, -1, 0);
