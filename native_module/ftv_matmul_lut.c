@@ -1,6 +1,6 @@
 /* Lookup-table ternary matmul kernels (tern2 and tern3 layouts).
  *
- * Contract and loop order: see ftv_matmul.h.  The pieces:
+ * Contract, loop order and PSRAM traffic: ftv_matmul.h.  The pieces:
  *
  * Tile.   FTV_LUT_TOKENS = 8 tokens are processed together.  Their partial
  *         sums travel as 4 "pair words": word j holds token 2j in its low
@@ -9,31 +9,37 @@
  *         exactly, as long as each lane's running sum stays in int16.
  *
  * Table.  For one chunk of the K axis (G groups of 4 or 5 activations) the
- *         kernel builds, per group g and per possible weight byte b, the
- *         4 pair words sum_i w_i(b) * x_t[k_g + i] for the 8 tokens.  Layout
- *         [entry][g][word] (uint32), so one weight byte selects an entry
- *         row and the group's words sit at the fixed offset 4g from it:
- *         per weight byte, one byte load, one address computation, then
- *         4 x (load + add) serve 8 tokens x 4 (or 5) weights.
- *           tern2: entries are the 81 valid codes; a const map turns the
- *                  byte into the entry's word offset.  G = 32 (128 weights).
- *           tern3: the byte is the entry index (243 valid, 256 reserved so
- *                  invalid bytes stay in bounds).  G = 8 (40 weights).
+ *         kernel builds, per group g and per weight-byte entry e, the 4
+ *         pair words sum_i w_i(e) * x_t[k_g + i] of the 8 tokens.  Layout
+ *         [entry][g][word] (uint32): one weight byte selects an entry row
+ *         and the group's words sit at the fixed offset 4g from it, so a
+ *         weight byte costs a byte load, a shift, an add, then 4 x (load +
+ *         add) for 8 tokens x 4 (or 5) weights.
+ *           tern2: 81 entries (the valid codes), G = 32 (128 weights, 41 KB).
+ *                  Weight bytes are turned into entry indices once, when a
+ *                  row block is copied into scratch (invalid -> zero entry).
+ *           tern3: the byte is the entry index (243 valid; 256 rows so that
+ *                  invalid bytes read zeroed rows), G = 8 (40 weights, 32 KB).
+ *         Entries are A[first two codes] + B[the rest]: the 8 non-zero A
+ *         values stay in registers, so an entry word costs an add and a
+ *         store.
  *
  * Rows.   Each row of the block runs its bytes of the chunk through the
- *         table into 4 pair-word accumulators (kept per row in scratch),
- *         which are split into int32 sums before a lane could overflow:
- *         |partial| <= 128 * 4 per tern2 group and 128 * 5 per tern3 group,
- *         so at most 63 (tern2) / 51 (tern3) groups between splits.
+ *         table into 4 pair-word sums, split into int32 sums before a lane
+ *         could overflow: |partial| <= 128 * 4 per tern2 group and 128 * 5
+ *         per tern3 group, so at most 63 / 51 groups between splits (tern2:
+ *         every chunk, in the row pass; tern3: every 6 chunks).
  *
- * Scratch (4-aligned):  table | acc32[R][8] | acc16[R][4] | W block [R][stride]
- *         The W block holds the R rows copied from the weight buffer, each
- *         padded to whole chunks with the zero code; the table entries of
- *         groups past K are built from zero activations, so padding adds 0.
+ * Blocks. R rows (a block) are copied once into scratch and every token
+ *         tile passes over them; tall blocks may be cut along K into slabs
+ *         (lut_plan).  Scratch, 4-aligned:
+ *             table | staged x [8][128 or 40] | acc32 [R][8] |
+ *             acc16 [R][4] (tern3) | W block [R][slab bytes]
+ *         The W block pads rows to whole chunks with the zero code; staged
+ *         activations past K are zero.
  *
- * Costs.  The table is rebuilt for every (row block, token tile, chunk):
- *         81 (243) entries x 4 words per group, amortised over R rows.
- *         Bigger scratch -> bigger R -> fewer rebuilds and passes over x.
+ * Single token (n_tok == 1, the classifier head): int16 tables, rows
+ *         streamed straight from the weight buffer (section "single token").
  */
 #include <string.h>
 
