@@ -45,6 +45,10 @@ CLOCK_HZ = 240e6        # ESP32-S3 core clock, estimate assumes 1 instruction/cy
 PSRAM_BPS = 40e6        # octal PSRAM read bandwidth, bytes/s (memcpy measurement)
 
 
+def plan_str(lut: dict) -> str:
+    return f"{lut['blocks']}x{lut['slabs']}"
+
+
 def clang_check() -> str:
     try:
         xbuild.require(xbuild.CLANG)
@@ -101,12 +105,13 @@ def main() -> None:
           f"checksums equal the host build's for every kernel and shape.")
     hdr = (f"{'shape':6} {'tok':>4} {'K':>5} {'n_out':>5} {'MMAC':>7} | {'t2_ref':>6} {'t3_ref':>6} "
            f"{'t2_lut':>6} {'t3_lut':>6} {'i8_ref':>6} | {'i8/t2':>5} {'i8/t3':>5} | "
-           f"{'R2':>4} {'R3':>4} {'PSRAM t2':>9} {'PSRAM t3':>9}")
+           f"{'plan t2':>9} {'plan t3':>9} {'PSRAM t2':>9} {'PSRAM t3':>9}")
     print(hdr)
     print("-" * len(hdr))
     tot = {k: 0 for k in KERNELS}
     tot_macs = 0
     tot_psram = {"tern2": 0, "tern3": 0}
+    tot_write = {"tern2": 0, "tern3": 0}
     for (name, t, K, o, times), rep in zip(shapes, reps):
         macs = t * K * o
         ipm = {k: rep["kernels"][k]["insns"] / macs for k in KERNELS}
@@ -114,14 +119,15 @@ def main() -> None:
         print(f"{name:6} {t:>4} {K:>5} {o:>5} {macs / 1e6:>7.2f} | {ipm['tern2_ref']:>6.2f} "
               f"{ipm['tern3_ref']:>6.2f} {ipm['tern2_lut']:>6.3f} {ipm['tern3_lut']:>6.3f} "
               f"{ipm['i8_ref']:>6.2f} | {ipm['i8_ref'] / ipm['tern2_lut']:>5.1f} "
-              f"{ipm['i8_ref'] / ipm['tern3_lut']:>5.1f} | {lut['tern2']['rows_per_block']:>4} "
-              f"{lut['tern3']['rows_per_block']:>4} {lut['tern2']['psram_bytes']:>9} "
+              f"{ipm['i8_ref'] / ipm['tern3_lut']:>5.1f} | {plan_str(lut['tern2']):>9} "
+              f"{plan_str(lut['tern3']):>9} {lut['tern2']['psram_bytes']:>9} "
               f"{lut['tern3']['psram_bytes']:>9}")
         for k in KERNELS:
             tot[k] += rep["kernels"][k]["insns"] * times
         tot_macs += macs * times
         for lay in tot_psram:
             tot_psram[lay] += lut[lay]["psram_bytes"] * times
+            tot_write[lay] += lut[lay]["out_write_bytes"] * times
     print("-" * len(hdr))
     ipm = {k: tot[k] / tot_macs for k in KERNELS}
     print(f"{'model':6} {'':>4} {'':>5} {'':>5} {tot_macs / 1e6:>7.1f} | {ipm['tern2_ref']:>6.2f} "
@@ -135,12 +141,17 @@ def main() -> None:
         print(f"  {k:10} {tot[k] / 1e9:7.3f} G instructions  = {tot[k] / CLOCK_HZ:6.2f} s "
               f"at {CLOCK_HZ / 1e6:.0f} MHz, 1 instr/cycle")
     for lay in ("tern2", "tern3"):
-        b = tot_psram[lay]
-        print(f"  {lay}_lut PSRAM reads (W once + x per row block): {b / 1e6:6.2f} MB "
-              f"= {b / PSRAM_BPS:5.3f} s at {PSRAM_BPS / 1e6:.0f} MB/s; estimate "
-              f"{tot[lay + '_lut'] / CLOCK_HZ + b / PSRAM_BPS:5.2f} s per inference")
-    print("  (out is written once per call: n_tok*n_out*4 bytes, not counted above; "
-          "lx106 has no zero-overhead loops, the ESP32-S3's LX7 does.)")
+        b, wr = tot_psram[lay], tot_write[lay]
+        print(f"  {lay}_lut PSRAM: reads {b / 1e6:5.2f} MB (W once, x once per block, out "
+              f"read back per extra slab), writes {wr / 1e6:5.2f} MB (out); "
+              f"{(b + wr) / PSRAM_BPS:5.3f} s at {PSRAM_BPS / 1e6:.0f} MB/s")
+        print(f"  {lay}_lut estimate: {tot[lay + '_lut'] / CLOCK_HZ:5.2f} s instructions + "
+              f"{(b + wr) / PSRAM_BPS:5.2f} s PSRAM = "
+              f"{tot[lay + '_lut'] / CLOCK_HZ + (b + wr) / PSRAM_BPS:5.2f} s per inference, "
+              f"one core")
+    print("  (plan: blocks x slabs of the lookup-table call; weights are read from PSRAM "
+          "exactly once per call.\n   lx106 has no zero-overhead loops, the ESP32-S3's LX7 "
+          "does: its counts would be a little lower.)")
     print(f"\n[{time.time() - t0:.0f} s]")
 
 
