@@ -12,19 +12,22 @@
  *   tern3  ceil(K/5) bytes a row; byte j = sum_{i<5} c_i * 3^i holds weights
  *          5j..5j+4 (values 0..242; 243..255 are invalid).
  *   In both, the weights past K in a row's last byte have code 1 (zero).
- * out : n_tok * n_out int32, written (never read), row-major by token.
+ * out : n_tok * n_out int32, row-major by token.  Its contents on entry
+ *       do not matter (a kernel may read back only what it wrote itself).
  *
- * The weight buffer is read in place (the model file's layout; no repacking)
- * and needs no alignment.  Invalid codes give unspecified output values but
- * never an out-of-bounds access.  Dimensions: 0 <= n_tok, n_out and
- * 0 <= K <= FTV_MATMUL_MAX_K (|sum| <= 128 * K keeps int32 exact); K == 0
- * writes zeros, n_tok == 0 or n_out == 0 writes nothing.  x, W and out must
- * not overlap.
+ * The weight buffer is read in place (the model file's layout; no repacking).
+ * x and W need no alignment, out the alignment of int32.  Invalid codes give
+ * unspecified output values but never an out-of-bounds access.  Dimensions:
+ * 0 <= n_tok, n_out <= FTV_MATMUL_MAX_DIM and 0 <= K <= FTV_MATMUL_MAX_K
+ * (|sum| <= 128 * K keeps int32 exact); K == 0 writes zeros, n_tok == 0 or
+ * n_out == 0 writes nothing.  x, W, out and the scratch must not overlap.
+ * The `_ref` kernels trust their arguments; the `_lut` ones check them.
  *
  * Memory: kernels never allocate.  The `_ref` kernels need nothing else;
- * the lookup-table (`_lut`) kernels take a caller-owned scratch buffer,
- * sized with ftv_matmul_lut_scratch_bytes(), whose contents on entry do
- * not matter and on return are unspecified.
+ * the lookup-table (`_lut`) kernels take a caller-owned scratch buffer
+ * (internal SRAM on the device, any alignment), sized with
+ * ftv_matmul_lut_scratch_bytes(), whose contents on entry do not matter
+ * and on return are unspecified.
  *
  * Callers normally use the names in ftv_dispatch.h (ftv_matmul_tern2/3),
  * which pick the variant for the build.
@@ -36,6 +39,7 @@
 #include <stdint.h>
 
 #define FTV_MATMUL_MAX_K 65535
+#define FTV_MATMUL_MAX_DIM 65535     /* largest n_tok and n_out */
 
 /* Packed weight layouts, as stored in the model file. */
 #define FTV_LAYOUT_TERN2 2
@@ -85,6 +89,11 @@ void ftv_matmul_i8_ref(const int8_t *x, const int8_t *w, int32_t *out,
  * back and added to for every slab after the first.  ftv_matmul_lut_plan()
  * reports the choice; it trades table rebuilds against PSRAM traffic.
  *
+ * One token (n_tok == 1, e.g. the classifier head) takes another path:
+ * int16 tables of that token (2 KB per 16 (tern2) / 20 (tern3) weights of
+ * K, as many as the scratch holds; slabs beyond), rows streamed straight
+ * from the weight buffer, each byte read once.
+ *
  * PSRAM traffic of a call (x, W, out all in PSRAM):
  *     reads   n_out * row_bytes (W, exactly once)
  *           + blocks * n_tok * K (x, once per block)
@@ -92,7 +101,6 @@ void ftv_matmul_i8_ref(const int8_t *x, const int8_t *w, int32_t *out,
  *     writes  slabs * n_tok * n_out * 4 (out)
  */
 #define FTV_LUT_TOKENS 8
-#define FTV_MATMUL_MAX_DIM 65535     /* largest n_tok and n_out */
 
 typedef struct {
     int path;                 /* 0: token tiles; 1: single token         */
@@ -116,7 +124,8 @@ typedef struct {
 size_t ftv_matmul_lut_scratch_bytes(int layout, int K, int rows);
 
 /* The least scratch a call with this layout and K accepts (one row of one
- * chunk per block: slow, for tight memory); 0 for a bad layout or K. */
+ * chunk per block: slow, for tight memory; a single token needs less, 2051
+ * bytes); 0 for a bad layout or K. */
 size_t ftv_matmul_lut_scratch_min(int layout, int K);
 
 /* The blocking a call with these arguments uses and its PSRAM traffic.
