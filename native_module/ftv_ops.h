@@ -127,6 +127,7 @@ int ftv_layer_norm_quantize_fast(int8_t *codes, int32_t *row_a, int32_t *row_sh,
  * f = u & 63, out = G[i] + round_shift((G[i+1] - G[i]) * f, 6).
  * out may be x (in place). */
 int ftv_gelu_ref(int32_t *out, const int32_t *x, int n);
+int ftv_gelu_fast(int32_t *out, const int32_t *x, int n);
 
 /* ------------------------------------------------------------ attention */
 
@@ -155,6 +156,9 @@ size_t ftv_attention_scratch_bytes(int n_tok, int head_dim);
 int ftv_attention_ref(int32_t *out, const int32_t *qkv, int n_tok, int num_heads,
                       int head_dim, int32_t logit_mult, void *scratch,
                       size_t scratch_bytes);
+int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_heads,
+                       int head_dim, int32_t logit_mult, void *scratch,
+                       size_t scratch_bytes);
 
 /* ------------------------------------------------------ patch embedding */
 
@@ -180,18 +184,20 @@ int ftv_unpack_ternary_ref(int8_t *out, const uint8_t *packed, int n, int layout
 #define ftv_requant              ftv_requant_ref
 #define ftv_requant_add          ftv_requant_add_ref
 #define ftv_layer_norm_quantize  ftv_layer_norm_quantize_ref
+#define ftv_gelu                 ftv_gelu_ref
+#define ftv_attention            ftv_attention_ref
 #else
 #define ftv_quantize_rows        ftv_quantize_rows_fast
 #define ftv_requant              ftv_requant_fast
 #define ftv_requant_add          ftv_requant_add_fast
 #define ftv_layer_norm_quantize  ftv_layer_norm_quantize_fast
+#define ftv_gelu                 ftv_gelu_fast
+#define ftv_attention            ftv_attention_fast
 #endif
 #define ftv_quantize_block       ftv_quantize_block_ref
 #define ftv_add_sat              ftv_add_sat_ref
 #define ftv_layer_norm           ftv_layer_norm_ref
-#define ftv_gelu                 ftv_gelu_ref
 #define ftv_softmax_row          ftv_softmax_row_ref
-#define ftv_attention            ftv_attention_ref
 #define ftv_patch_gather         ftv_patch_gather_ref
 #define ftv_unpack_ternary       ftv_unpack_ternary_ref
 

@@ -307,7 +307,8 @@ int ftv_softmax_row_ref(int32_t *probs, const int32_t *scores, int n)
 }
 
 /* Scratch of one head: K and V codes (n * hd each), one query row's codes
- * (hd), then int32 scores (n) and the weighted sum (hd). */
+ * (hd), then int32 scores (n) and the weighted sum (hd); ftv_attention_fast
+ * also keeps n int16 probabilities after those. */
 typedef struct {
     int8_t *k, *v, *q;
     int32_t *scores, *acc;
@@ -317,7 +318,7 @@ static uint64_t attn_bytes(int n_tok, int head_dim)
 {
     uint64_t n = (uint64_t)n_tok, hd = (uint64_t)head_dim;
     uint64_t codes = 2 * n * hd + hd;
-    return 3 + ((codes + 3) & ~(uint64_t)3) + 4 * n + 4 * hd;
+    return 3 + ((codes + 3) & ~(uint64_t)3) + 4 * n + 4 * hd + 2 * n;
 }
 
 size_t ftv_attention_scratch_bytes(int n_tok, int head_dim)

@@ -188,8 +188,9 @@ def test_gelu_everywhere_on_the_table_and_beyond(cops):
     dense = np.arange(lo - 70, -lo + 70, dtype=np.int32)
     x = np.concatenate([dense, x12_values(rng, 4000, "full"), x12_values(rng, 100, "extreme"),
                         np.array([-(1 << 31)], np.int32)])
-    _eq(cops.gelu(x), ref.gelu(x))
-    _eq(cops.gelu(x.reshape(1, -1)[:, :7]), ref.gelu(x[:7]).reshape(1, -1))
+    for impl in ("ref", "fast"):
+        _eq(cops.gelu(x, impl=impl), ref.gelu(x))
+        _eq(cops.gelu(x.reshape(1, -1)[:, :7], impl=impl), ref.gelu(x[:7]).reshape(1, -1))
 
 
 # ------------------------------------------------------------------ attention
@@ -217,7 +218,9 @@ def test_attention(cops, n, heads, hd, kind):
         qkv[:, -hd:] = 0
     for logit_mult in (attn_logit_mult(hd), int(mult_words(rng, 1, "any")[0]),
                        int(mult_words(rng, 1, "big")[0])):
-        _eq(cops.attention(qkv, heads, logit_mult), ref.attention(qkv, heads, logit_mult))
+        want = ref.attention(qkv, heads, logit_mult)
+        for impl in ("ref", "fast"):
+            _eq(cops.attention(qkv, heads, logit_mult, impl=impl), want)
 
 
 # ------------------------------------------------------------ patch embedding

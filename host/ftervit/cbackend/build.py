@@ -24,9 +24,11 @@ from typing import Optional, Sequence
 from .cdef import CDEF
 
 NATIVE_ENV = "FTERVIT_NATIVE_DIR"
+# -O3: lets gcc vectorize the int8 loops of attention and the int32 ones of the ops
+# (about 3x faster attention than -O2 on x86-64); portable, no -march.
 # -fno-wrapv: Python's own CFLAGS carry -fwrapv, which would hide signed overflow from
 # the sanitizer build and make the host build more forgiving than the device's.
-DEFAULT_CFLAGS = ("-std=c99", "-O2", "-fno-wrapv")
+DEFAULT_CFLAGS = ("-std=c99", "-O3", "-fno-wrapv")
 _MPY_INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]py/', re.M)
 _loaded = {}
 
@@ -101,7 +103,7 @@ def load_extension(extra_cflags: Sequence[str] = (), extra_ldflags: Sequence[str
                    verbose: bool = False):
     """The compiled cffi module (with ``.ffi`` and ``.lib``), built if needed.
 
-    ``extra_cflags`` / ``extra_ldflags`` add to the default ``-std=c99 -O2`` (e.g. the
+    ``extra_cflags`` / ``extra_ldflags`` add to the default ``-std=c99 -O3 -fno-wrapv`` (e.g. the
     benchmark's ``-O3 -march=native``), after any in ``$FTERVIT_CFLAGS`` /
     ``$FTERVIT_LDFLAGS`` (e.g. sanitizers for a whole test run); each distinct set
     is its own cached build.  Raises CBackendUnavailable with the reason when the

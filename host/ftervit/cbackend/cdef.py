@@ -45,10 +45,13 @@ int ftv_layer_norm_quantize_fast(int8_t *codes, int32_t *row_a, int32_t *row_sh,
                                  const int32_t *x, int rows, int dim, const int8_t *gamma,
                                  const int8_t *beta, const int32_t *mult2, int32_t *tmp);
 int ftv_gelu_ref(int32_t *out, const int32_t *x, int n);
+int ftv_gelu_fast(int32_t *out, const int32_t *x, int n);
 int ftv_softmax_row_ref(int32_t *probs, const int32_t *scores, int n);
 size_t ftv_attention_scratch_bytes(int n_tok, int head_dim);
 int ftv_attention_ref(int32_t *out, const int32_t *qkv, int n_tok, int num_heads,
                       int head_dim, int32_t logit_mult, void *scratch, size_t scratch_bytes);
+int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_heads,
+                       int head_dim, int32_t logit_mult, void *scratch, size_t scratch_bytes);
 int ftv_patch_gather_ref(int8_t *codes, const uint8_t *image, const int8_t *lut,
                          int img_size, int in_chans, int patch_size);
 int ftv_unpack_ternary_ref(int8_t *out, const uint8_t *packed, int n, int layout);
@@ -58,6 +61,8 @@ void ftv_matmul_tern2_ref(const int8_t *x, const uint8_t *w, int32_t *out,
                           int n_tok, int K, int n_out);
 void ftv_matmul_tern3_ref(const int8_t *x, const uint8_t *w, int32_t *out,
                           int n_tok, int K, int n_out);
+void ftv_matmul_i8_ref(const int8_t *x, const int8_t *w, int32_t *out,
+                       int n_tok, int K, int n_out);
 size_t ftv_matmul_lut_scratch_bytes(int layout, int K, int rows);
 int ftv_matmul_tern2_lut(const int8_t *x, const uint8_t *w, int32_t *out,
                          int n_tok, int K, int n_out, void *scratch, size_t scratch_bytes);

@@ -202,13 +202,14 @@ def layer_norm_quantize(x, gamma, beta, mult2, impl: str = "fast"):
 
 
 # --------------------------------------------------------------- GELU, softmax
-def gelu(x):
+def gelu(x, impl: str = "fast"):
     """GELU of x12 values (any shape) by table with interpolation."""
     x = int_array(x, "x", np.int32)
     out = np.zeros_like(x)
     m = _ext()
-    _call("gelu", m.lib.ftv_gelu_ref(_ptr(m.ffi, "int32_t", out), _ptr(m.ffi, "int32_t", x),
-                                     _dim(x.size, "x size")))
+    fn = m.lib.ftv_gelu_fast if _impl(impl) == "fast" else m.lib.ftv_gelu_ref
+    _call("gelu", fn(_ptr(m.ffi, "int32_t", out), _ptr(m.ffi, "int32_t", x),
+                     _dim(x.size, "x size")))
     return out
 
 
@@ -226,7 +227,7 @@ def softmax_row(scores):
 
 
 # ------------------------------------------------------------------ attention
-def attention(qkv, num_heads: int, logit_mult: int):
+def attention(qkv, num_heads: int, logit_mult: int, impl: str = "fast"):
     """Multi-head attention of the qkv projection's output [N, 3D] -> x12 [N, D]."""
     qkv = int_array(qkv, "qkv", np.int32, ndim=2)
     n, three_d = qkv.shape
@@ -244,7 +245,8 @@ def attention(qkv, num_heads: int, logit_mult: int):
                          f"1..{int(m.lib.FTV_MAX_DIM)})")
     out = np.zeros((n, three_d // 3), np.int32)
     scratch = np.zeros(need, np.uint8)
-    _call("attention", m.lib.ftv_attention_ref(
+    fn = m.lib.ftv_attention_fast if _impl(impl) == "fast" else m.lib.ftv_attention_ref
+    _call("attention", fn(
         _ptr(m.ffi, "int32_t", out), _ptr(m.ffi, "int32_t", qkv), n, num_heads, head_dim,
         logit_mult, _ptr(m.ffi, "uint8_t", scratch), need))
     return out
