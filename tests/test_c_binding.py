@@ -222,6 +222,15 @@ def test_missing_compiler_is_a_clear_error(monkeypatch, tmp_path):
         build.load_extension()
 
 
+def test_unwritable_cache_is_a_clear_error(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("FTERVIT_CACHE", str(blocker / "cache"))
+    monkeypatch.setattr(build, "_loaded", {})
+    with pytest.raises(CBackendUnavailable, match="FTERVIT_CACHE"):
+        build.load_extension(["-DFTV_UNWRITABLE_CACHE_TEST"])
+
+
 def test_missing_sources_are_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("FTERVIT_NATIVE_DIR", str(tmp_path))
     monkeypatch.setattr(build, "_loaded", {})

@@ -135,7 +135,12 @@ def _build(name, folder, sources, cflags, ldflags, out_dir, target, verbose) -> 
     except ImportError:  # pragma: no cover - cffi is a dependency
         raise CBackendUnavailable("C backend: the cffi package is not installed "
                                   "(pip install cffi)") from None
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CBackendUnavailable(
+            f"C backend: cannot create the build cache {out_dir} ({exc.strerror}); set "
+            "FTERVIT_CACHE to a writable folder") from None
     ffi = cffi.FFI()
     ffi.cdef(CDEF)
     ffi.set_source(name, '#include "ftv.h"', sources=[str(p) for p in sources],
