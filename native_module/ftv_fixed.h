@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#define FTV_ARITH_VERSION   1       /* the docs/arithmetic.md version implemented */
 #define FTV_FRAC_BITS       12      /* x12 activations: real = v / 4096 */
 #define FTV_INT32_MAX       2147483647
 #define FTV_ACT_QMAX        127     /* int8 activation codes in [-127, 127] */

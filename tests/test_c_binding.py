@@ -204,6 +204,18 @@ def test_model_refuses_bad_tensors(cops, tiny):
         CModel.from_integer_model(tiny, "tern4")
 
 
+def test_load_refuses_other_arithmetic_versions(cops, tiny, tmp_path):
+    from ftervit.ftv import write_ftv
+    from ftervit.pack import writer_tensors
+    path = tmp_path / "v2.ftv"
+    write_ftv(path, tiny.geometry, "tern3", tiny.attn_logit_mult, 12, writer_tensors(tiny),
+              arith_version=2)
+    with pytest.raises(ValueError, match="arith_version"):
+        load(path)
+    write_ftv(path, tiny.geometry, "tern2", tiny.attn_logit_mult, 12, writer_tensors(tiny))
+    assert load(path).layout == "tern2"
+
+
 def test_load_refuses_missing_and_corrupt_files(cops, tmp_path):
     from ftervit.ftv import FtvFormatError
     with pytest.raises(FileNotFoundError):

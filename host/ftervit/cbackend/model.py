@@ -116,6 +116,10 @@ class CModel:
     def from_ftv(cls, ftv, **options) -> "CModel":
         """From a read `.ftv` (ftervit.ftv.read_ftv): packed bytes as stored."""
         config = ftv.config
+        implemented = int(load_extension(options.get("extra_cflags", ())).lib.FTV_ARITH_VERSION)
+        if config.get("arith_version", implemented) != implemented:
+            raise ValueError(f"config.arith_version: the C runtime implements arithmetic "
+                             f"version {implemented}, found {config['arith_version']}")
         if config.get("residual_frac_bits", FRAC_BITS) != FRAC_BITS:
             raise ValueError(f"config.residual_frac_bits: the C runtime implements x12 "
                              f"activations ({FRAC_BITS}), found {config['residual_frac_bits']}")
