@@ -32,9 +32,10 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    from .cbackend.build import CBackendUnavailable
     try:
         return int(args.func(args) or 0)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
+    except (CommandError, FileNotFoundError, ValueError, CBackendUnavailable) as exc:
         print(f"ftervit {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
