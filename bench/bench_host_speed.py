@@ -82,8 +82,11 @@ def bench_224(repeats: int, cflags) -> None:
             torch.set_num_threads(n)
             torch_ms[n] = median_ms(lambda: float_model(x), repeats, warmup=2)
     torch.set_num_threads(threads)
+    numpy_ms = median_ms(lambda: reference_forward(imodel, image), 1, warmup=0)
     for layout, ms in c_ms.items():
         rows.append((f"C runtime, {layout} (1 thread)", f"{ms:.1f}", "", ""))
+    rows.append(("numpy integer reference (one run)", f"{numpy_ms:.1f}",
+                 f"{c_ms['tern3'] / numpy_ms:.2f}", f"{c_ms['tern2'] / numpy_ms:.2f}"))
     for n, ms in torch_ms.items():
         rows.append((f"PyTorch float deit3_small_patch16_224 ({n} thread{'s' * (n > 1)})",
                      f"{ms:.1f}", f"{c_ms['tern3'] / ms:.2f}", f"{c_ms['tern2'] / ms:.2f}"))
