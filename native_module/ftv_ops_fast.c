@@ -213,27 +213,62 @@ int ftv_gelu_fast(int32_t *out, const int32_t *x, int n)
 
 /* -------------------------------------------------------------- attention */
 
-/* Scratch: the layout of ftv_attention_ref (ftv_attention_scratch_bytes),
- * with V stored transposed (hd rows of n codes) and the probabilities also
- * as int16 (p16, after acc). */
+/* 32 x 32 -> 64-bit signed product from four 16 x 16 -> 32 products: exact
+ * for every int32 a, b, without a 64-bit multiply helper. */
+static inline int64_t mul32x32(int32_t a, int32_t b)
+{
+    uint32_t ua = (uint32_t)a, ub = (uint32_t)b;
+    uint32_t al = ua & 0xffffu, ah = ua >> 16, bl = ub & 0xffffu, bh = ub >> 16;
+    uint32_t ll = al * bl, mid = al * bh + (ll >> 16);     /* < 2^32 */
+    uint32_t mid2 = ah * bl + (mid & 0xffffu);             /* < 2^32 */
+    uint32_t hi = ah * bh + (mid >> 16) + (mid2 >> 16);
+    uint32_t lo = (mid2 << 16) | (ll & 0xffffu);
+    if (a < 0)
+        hi -= ub;
+    if (b < 0)
+        hi -= ua;
+    return (int64_t)(((uint64_t)hi << 32) | lo);
+}
+
+/* sat32(round_shift(v, s)) of a 64-bit v for a shift planned once. */
+static inline int32_t round_sat(rshift_t p, int64_t v)
+{
+    return ftv_sat32(rshift_apply(p, v));
+}
+
+/* Scratch of the fast attention, inside ftv_attention_scratch_bytes() (when
+ * the layout does not fit, for a few degenerate sizes, ftv_attention_fast
+ * runs ftv_attention_ref).  Codes are stored with 128 added (bytes 1..255),
+ * four to a 32-bit word, so one word load feeds four products:
+ *   kw: n4 / 4 groups of four keys, word [g * hd + d] holds k[4g + i][d] in
+ *       byte i; then the n - n4 last keys as plain int8 rows (no offset);
+ *   vw: hd4 / 4 groups of four channels, word [c * n + j] holds
+ *       v[j][4c + i] in byte i; then the hd - hd4 last channels as plain
+ *       int8 columns [d][j] (no offset);
+ *   q:  the query row's codes, int32 (also the int8 staging row of K, V, Q);
+ *   p:  scores, then exp2 terms, then probabilities, int32. */
 typedef struct {
-    int8_t *k, *vt, *q;
-    int32_t *scores, *acc;
-    int16_t *p16;
+    uint32_t *kw, *vw;
+    int8_t *k_tail, *v_tail;
+    int32_t *q, *p;
+    int ok;
 } attn_fast_scratch_t;
 
-static attn_fast_scratch_t attn_fast_carve(void *scratch, int n_tok, int head_dim)
+static attn_fast_scratch_t attn_fast_carve(void *scratch, size_t bytes, int n_tok,
+                                           int head_dim)
 {
     attn_fast_scratch_t s;
-    uint8_t *p = (uint8_t *)scratch;
-    size_t n = (size_t)n_tok, hd = (size_t)head_dim, codes = 2 * n * hd + hd;
+    uint8_t *base = (uint8_t *)scratch, *p = base;
+    size_t n = (size_t)n_tok, hd = (size_t)head_dim, kv = (n * hd + 3) & ~(size_t)3;
+    size_t n4 = n & ~(size_t)3, hd4 = hd & ~(size_t)3;
     p += (4 - ((uintptr_t)p & 3)) & 3;
-    s.k = (int8_t *)p;
-    s.vt = s.k + n * hd;
-    s.q = s.vt + n * hd;
-    s.scores = (int32_t *)(void *)(p + ((codes + 3) & ~(size_t)3));
-    s.acc = s.scores + n;
-    s.p16 = (int16_t *)(void *)(s.acc + hd);
+    s.kw = (uint32_t *)(void *)p;
+    s.k_tail = (int8_t *)p + n4 * hd;
+    s.vw = (uint32_t *)(void *)(p + kv);
+    s.v_tail = (int8_t *)(p + kv) + hd4 * n;
+    s.q = (int32_t *)(void *)(p + 2 * kv);
+    s.p = s.q + (hd > 1 ? hd : 1);
+    s.ok = (size_t)((uint8_t *)(s.p + n) - base) <= bytes;
     return s;
 }
 
@@ -248,39 +283,102 @@ static uint32_t block_amax(const int32_t *x, int rows, int k, size_t stride)
     return amax;
 }
 
-/* Scores of one query row: z[j] = sat32(round_shift(dot_j * gain, shift)),
- * returning max z.  When gain fits 32 bits (always, for multipliers the
- * packer writes: gain < 2^31) the product is a widening 32 x 32 -> 64
- * multiply, a single instruction pair on 32-bit cores. */
-static int32_t attn_scores(int32_t *z, const int8_t *q, const int8_t *k, int n, int hd,
-                           int64_t gain, rshift_t plan)
+/* K and V codes of one head (quantize_block of each) into the word layout. */
+static void attn_pack_kv(attn_fast_scratch_t s, const int32_t *k_col, const int32_t *v_col,
+                         int n_tok, int hd, size_t stride, uint32_t k_amax, uint32_t v_amax)
 {
-    int32_t top = -FTV_INT32_MAX;
+    int8_t *row = (int8_t *)s.q;
+    int n4 = n_tok & ~3, hd4 = hd & ~3;
+    for (int j = 0; j < n_tok; j++) {
+        quant_row32(row, k_col + (size_t)j * stride, hd, k_amax);
+        if (j < n4) {
+            uint32_t *w = s.kw + (size_t)(j >> 2) * (size_t)hd;
+            int lane = 8 * (j & 3);
+            for (int d = 0; d < hd; d++) {
+                uint32_t u = (uint32_t)(uint8_t)(row[d] ^ 0x80) << lane;
+                w[d] = lane ? w[d] | u : u;
+            }
+        } else {
+            memcpy(s.k_tail + (size_t)(j - n4) * (size_t)hd, row, (size_t)hd);
+        }
+        quant_row32(row, v_col + (size_t)j * stride, hd, v_amax);
+        for (int d = 0; d < hd4; d += 4)
+            s.vw[(size_t)(d >> 2) * (size_t)n_tok + (size_t)j] =
+                (uint32_t)(uint8_t)(row[d] ^ 0x80)
+                | (uint32_t)(uint8_t)(row[d + 1] ^ 0x80) << 8
+                | (uint32_t)(uint8_t)(row[d + 2] ^ 0x80) << 16
+                | (uint32_t)(uint8_t)(row[d + 3] ^ 0x80) << 24;
+        for (int d = hd4; d < hd; d++)
+            s.v_tail[(size_t)(d - hd4) * (size_t)n_tok + (size_t)j] = row[d];
+    }
+}
+
+/* Four sums S_i = sum c * (byte i of w) from E_i = sum c * (w >> 8i) mod 2^32:
+ * E_i = S_i + 2^8 E_(i+1), so S_i = E_i - (E_(i+1) << 8), all modulo 2^32,
+ * which is exact because every S_i (minus `bias`) fits an int32. */
+static inline void unmix4(int32_t *out, uint32_t e0, uint32_t e1, uint32_t e2, uint32_t e3,
+                          uint32_t bias)
+{
+    out[0] = (int32_t)(e0 - (e1 << 8) - bias);
+    out[1] = (int32_t)(e1 - (e2 << 8) - bias);
+    out[2] = (int32_t)(e2 - (e3 << 8) - bias);
+    out[3] = (int32_t)(e3 - bias);
+}
+
+/* Scores of one query row: z[j] = sat32(round_shift(dot_j * gain, shift)),
+ * returning max z.  dot_j = sum_d q[d] * k_j[d] = sum q * (k + 128) - 128 sum q
+ * (|dot| <= 127^2 * hd < 2^31 for hd <= 2^17). */
+static int32_t attn_scores(int32_t *z, const int32_t *q, attn_fast_scratch_t s, int n, int hd,
+                           int32_t qsum, int64_t gain, rshift_t plan)
+{
+    int32_t top = -FTV_INT32_MAX, dot[4];
     int narrow = gain >= -FTV_INT32_MAX && gain <= FTV_INT32_MAX;
     int32_t gain32 = (int32_t)(narrow ? gain : 0);
-    for (int j = 0; j < n; j++) {
-        const int8_t *kj = k + (size_t)j * (size_t)hd;
-        int32_t dot = 0, v;
-        for (int d = 0; d < hd; d++)
-            dot += (int32_t)q[d] * kj[d];
-        v = ftv_sat32(rshift_apply(plan, narrow ? (int64_t)dot * gain32
-                                                : ftv_mul64(dot, gain)));
-        z[j] = v;
-        top = v > top ? v : top;
+    uint32_t bias = (uint32_t)qsum << 7;
+    int n4 = n & ~3;
+    for (int j = 0; j < n; j += 4) {
+        int cnt = j < n4 ? 4 : n - j;
+        if (j < n4) {
+            const uint32_t *w = s.kw + (size_t)(j >> 2) * (size_t)hd;
+            uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+            for (int d = 0; d < hd; d++) {
+                uint32_t c = (uint32_t)q[d], v = w[d];
+                e0 += c * v;
+                v >>= 8;
+                e1 += c * v;
+                v >>= 8;
+                e2 += c * v;
+                v >>= 8;
+                e3 += c * v;
+            }
+            unmix4(dot, e0, e1, e2, e3, bias);
+        } else {
+            for (int i = 0; i < cnt; i++) {
+                const int8_t *kj = s.k_tail + (size_t)(j - n4 + i) * (size_t)hd;
+                int32_t acc = 0;
+                for (int d = 0; d < hd; d++)
+                    acc += q[d] * kj[d];
+                dot[i] = acc;
+            }
+        }
+        for (int i = 0; i < cnt; i++) {
+            int32_t v = round_sat(plan, narrow ? mul32x32(dot[i], gain32)
+                                               : ftv_mul64(dot[i], gain));
+            z[j + i] = v;
+            top = v > top ? v : top;
+        }
     }
     return top;
 }
 
-/* softmax_row of z (given its max) into p16: e from the exp2 table, then
- * p = round_shift(e * R, 31) with e <= 2^15 and R <= 2^31 (unsigned
- * 32 x 32 -> 64); the sum of e is at most 2^15 * n < 2^32.  p = 2^15 (all
- * the weight on one token) does not fit int16: it is stored as 2^15 - 1 and
- * that token's index returned (else -1), for the caller to add the missing
- * 1 * v.  Every other p is < 2^15. */
-static int attn_softmax16(int16_t *p16, int32_t *z, int n, int32_t top)
+/* softmax_row of z (given its max), in place: e from the exp2 table, then
+ * p = round_shift(e * R, 31) with e <= 2^15 and R = udiv(2^46, sum e) <= 2^31,
+ * split as R = Rh 2^16 + Rl:  (e R + 2^30) >> 31
+ *   = (e Rh + ((e Rl + 2^30) >> 16)) >> 15,  e Rh <= 2^30, e Rl + 2^30 < 2^32.
+ * The sum of e is at most 2^15 * n < 2^32.  Returns the sum of p (mod 2^32). */
+static uint32_t attn_softmax16(int32_t *z, int n, int32_t top)
 {
-    uint32_t sum = 0, recip;
-    int full = -1;
+    uint32_t sum = 0, recip, rh, rl, psum = 0;
     for (int j = 0; j < n; j++) {
         uint32_t d = (uint32_t)top - (uint32_t)z[j];
         uint32_t whole = d >> FTV_SCORE_FRAC_BITS;
@@ -289,17 +387,46 @@ static int attn_softmax16(int16_t *p16, int32_t *z, int n, int32_t top)
         sum += e;
     }
     recip = (uint32_t)ftv_udiv64((uint64_t)1 << (2 * FTV_PROB_FRAC_BITS + 16), sum);
+    rh = recip >> 16;
+    rl = recip & 0xffffu;
     for (int j = 0; j < n; j++) {
-        uint32_t p = (uint32_t)(((uint64_t)(uint32_t)z[j] * recip
-                                 + ((uint64_t)1 << (FTV_PROB_FRAC_BITS + 15)))
-                                >> (FTV_PROB_FRAC_BITS + 16));
-        if (p > 32767) {
-            full = j;
-            p = 32767;
-        }
-        p16[j] = (int16_t)p;
+        uint32_t e = (uint32_t)z[j];
+        uint32_t p = (e * rh + ((e * rl + (1u << 30)) >> 16)) >> 15;
+        z[j] = (int32_t)p;
+        psum += p;
     }
-    return full;
+    return psum;
+}
+
+/* o[d] = sum_j p[j] * v[j][d] for every channel: four channels per word,
+ * o = sum p * (v + 128) - 128 sum p (|o| < 127 (2^15 + n) < 2^31). */
+static void attn_weighted_sum(int32_t *o, const int32_t *p, attn_fast_scratch_t s, int n,
+                              int hd, uint32_t psum)
+{
+    int hd4 = hd & ~3;
+    uint32_t bias = psum << 7;
+    for (int d = 0; d < hd4; d += 4) {
+        const uint32_t *w = s.vw + (size_t)(d >> 2) * (size_t)n;
+        uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+        for (int j = 0; j < n; j++) {
+            uint32_t c = (uint32_t)p[j], v = w[j];
+            e0 += c * v;
+            v >>= 8;
+            e1 += c * v;
+            v >>= 8;
+            e2 += c * v;
+            v >>= 8;
+            e3 += c * v;
+        }
+        unmix4(o + d, e0, e1, e2, e3, bias);
+    }
+    for (int d = hd4; d < hd; d++) {
+        const int8_t *vd = s.v_tail + (size_t)(d - hd4) * (size_t)n;
+        int32_t acc = 0;
+        for (int j = 0; j < n; j++)
+            acc += p[j] * vd[j];
+        o[d] = acc;
+    }
 }
 
 int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_heads,
@@ -307,7 +434,7 @@ int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_head
                        size_t scratch_bytes)
 {
     size_t need = ftv_attention_scratch_bytes(n_tok, head_dim);
-    size_t dim, stride, n = (size_t)n_tok;
+    size_t dim, stride;
     int32_t m_l = ftv_mult_mant(logit_mult), s_l = ftv_mult_shift(logit_mult);
     attn_fast_scratch_t s;
     if (need == 0 || num_heads < 1 || (uint64_t)num_heads * (uint64_t)head_dim * 3
@@ -315,55 +442,48 @@ int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_head
         return FTV_ERR_ARG;
     if (!out || !qkv || !scratch || scratch_bytes < need)
         return FTV_ERR_ARG;
-    s = attn_fast_carve(scratch, n_tok, head_dim);
+    s = attn_fast_carve(scratch, scratch_bytes, n_tok, head_dim);
+    if (!s.ok)
+        return ftv_attention_ref(out, qkv, n_tok, num_heads, head_dim, logit_mult, scratch,
+                                 scratch_bytes);
     dim = (size_t)num_heads * (size_t)head_dim;
     stride = 3 * dim;
     for (int h = 0; h < num_heads; h++) {
         const int32_t *q_col = qkv + (size_t)h * (size_t)head_dim;
-        const int32_t *v_col = q_col + 2 * dim;
+        const int32_t *k_col = q_col + dim, *v_col = q_col + 2 * dim;
         int32_t k_a, k_sh, v_a, v_sh;
-        uint32_t v_amax;
+        uint32_t k_amax = block_amax(k_col, n_tok, head_dim, stride);
+        uint32_t v_amax = block_amax(v_col, n_tok, head_dim, stride);
         rshift_t out_plan;
-        int64_t out_factor;
+        int32_t out_factor;
 
-        v_amax = block_amax(q_col + dim, n_tok, head_dim, stride);
-        row_scale(v_amax, &k_a, &k_sh);
-        for (int j = 0; j < n_tok; j++)
-            quant_row32(s.k + (size_t)j * (size_t)head_dim, q_col + dim + (size_t)j * stride,
-                        head_dim, v_amax);
-        /* V codes transposed: vt[d][j], one row of quantize_block at a time */
-        v_amax = block_amax(v_col, n_tok, head_dim, stride);
+        row_scale(k_amax, &k_a, &k_sh);
         row_scale(v_amax, &v_a, &v_sh);
-        for (int j = 0; j < n_tok; j++) {
-            quant_row32(s.q, v_col + (size_t)j * stride, head_dim, v_amax);
-            for (int d = 0; d < head_dim; d++)
-                s.vt[(size_t)d * n + (size_t)j] = s.q[d];
-        }
-        out_factor = (int64_t)v_a * FTV_INV127_MANT;
+        attn_pack_kv(s, k_col, v_col, n_tok, head_dim, stride, k_amax, v_amax);
+        out_factor = v_a * FTV_INV127_MANT;     /* < 2^16 * 2^15 */
         out_plan = rshift_plan(FTV_INV127_SHIFT + FTV_PROB_FRAC_BITS - v_sh);
 
         for (int t = 0; t < n_tok; t++) {
             const int32_t *q_t = q_col + (size_t)t * stride;
-            int32_t q_a, q_sh, top;
+            int32_t q_a, q_sh, top, qsum = 0;
             int32_t *out_t = out + (size_t)t * dim + (size_t)h * (size_t)head_dim;
-            uint32_t amax = row_amax(q_t, head_dim);
+            const int8_t *q8 = (const int8_t *)s.q;
+            uint32_t amax = row_amax(q_t, head_dim), psum;
             int64_t gain;
-            int full;
             row_scale(amax, &q_a, &q_sh);
-            quant_row32(s.q, q_t, head_dim, amax);
-            gain = ftv_round_shift(ftv_mul64((int64_t)q_a * k_a, m_l), 16);
-            top = attn_scores(s.scores, s.q, s.k, n_tok, head_dim, gain,
-                              rshift_plan(s_l - q_sh - k_sh));
-            full = attn_softmax16(s.p16, s.scores, n_tok, top);
-            for (int d = 0; d < head_dim; d++) {
-                const int8_t *vt_d = s.vt + (size_t)d * n;
-                int32_t o = 0;
-                for (int j = 0; j < n_tok; j++)   /* int16 x int8 dot: pmaddwd-shaped */
-                    o += (int32_t)s.p16[j] * (int16_t)vt_d[j];
-                if (full >= 0)
-                    o += vt_d[full];
-                out_t[d] = ftv_sat32(rshift_apply(out_plan, ftv_mul64(o, out_factor)));
+            quant_row32((int8_t *)s.q, q_t, head_dim, amax);
+            for (int d = head_dim - 1; d >= 0; d--) {   /* widen in place, top down */
+                int32_t c = q8[d];
+                s.q[d] = c;
+                qsum += c;
             }
+            gain = ftv_round_shift(ftv_mul64((int64_t)q_a * k_a, m_l), 16);
+            top = attn_scores(s.p, s.q, s, n_tok, head_dim, qsum, gain,
+                              rshift_plan(s_l - q_sh - k_sh));
+            psum = attn_softmax16(s.p, n_tok, top);
+            attn_weighted_sum(s.q, s.p, s, n_tok, head_dim, psum);
+            for (int d = 0; d < head_dim; d++)
+                out_t[d] = round_sat(out_plan, mul32x32(s.q[d], out_factor));
         }
     }
     return FTV_OK;
