@@ -11,6 +11,14 @@
 #include "ftv_tables.h"
 #include "ftv_util.h"
 
+/* gcc's first scheduling pass hoists every load and product of the unrolled
+ * multiply-accumulate loops below and spills the accumulators on the
+ * 16-register Xtensa core; without it the loops keep everything in
+ * registers. */
+#if defined(__XTENSA__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-schedule-insns")
+#endif
+
 /* ------------------------------------------------ activation quantization */
 
 /* Codes of one row with 32-bit arithmetic.  With a = amax >> sh and
@@ -213,27 +221,57 @@ int ftv_gelu_fast(int32_t *out, const int32_t *x, int n)
 
 /* -------------------------------------------------------------- attention */
 
-/* 32 x 32 -> 64-bit signed product from four 16 x 16 -> 32 products: exact
- * for every int32 a, b, without a 64-bit multiply helper. */
-static inline int64_t mul32x32(int32_t a, int32_t b)
+/* sat32(round_shift(a * g, s)) for many int32 a and one int32 g and s,
+ * 1 <= s <= 63, on 32-bit halves: the product from four 16 x 16 -> 32
+ * products, + 2^(s-1) with carry, then the shift of the 64-bit sum
+ * (hi:lo) and the saturation test on V >> 31 = hi >> (s - 1). */
+typedef struct {
+    uint32_t gl, gh, g, g_mask, half_lo, half_hi;
+    int32_t s, fast;
+    rshift_t plan;
+    int64_t gain;
+} scale_t;
+
+static scale_t scale_plan(int64_t gain, int32_t s)
 {
-    uint32_t ua = (uint32_t)a, ub = (uint32_t)b;
-    uint32_t al = ua & 0xffffu, ah = ua >> 16, bl = ub & 0xffffu, bh = ub >> 16;
-    uint32_t ll = al * bl, mid = al * bh + (ll >> 16);     /* < 2^32 */
-    uint32_t mid2 = ah * bl + (mid & 0xffffu);             /* < 2^32 */
-    uint32_t hi = ah * bh + (mid >> 16) + (mid2 >> 16);
-    uint32_t lo = (mid2 << 16) | (ll & 0xffffu);
-    if (a < 0)
-        hi -= ub;
-    if (b < 0)
-        hi -= ua;
-    return (int64_t)(((uint64_t)hi << 32) | lo);
+    scale_t c;
+    c.gain = gain;
+    c.s = s;
+    c.plan = rshift_plan(s);
+    c.fast = gain >= -FTV_INT32_MAX && gain <= FTV_INT32_MAX && s >= 1 && s <= 63;
+    c.g = (uint32_t)(int32_t)(c.fast ? gain : 0);
+    c.gl = c.g & 0xffffu;
+    c.gh = c.g >> 16;
+    c.g_mask = gain < 0 ? 0xffffffffu : 0;
+    c.half_lo = s >= 1 && s <= 32 ? (uint32_t)1 << (s - 1) : 0;
+    c.half_hi = s >= 33 && s <= 63 ? (uint32_t)1 << (s - 33) : 0;
+    return c;
 }
 
-/* sat32(round_shift(v, s)) of a 64-bit v for a shift planned once. */
-static inline int32_t round_sat(rshift_t p, int64_t v)
+static inline int32_t scale_apply(const scale_t *c, int32_t a)
 {
-    return ftv_sat32(rshift_apply(p, v));
+    uint32_t ua = (uint32_t)a, al = ua & 0xffffu, ah = ua >> 16;
+    uint32_t ll, mid, mid2, hi, lo, lo2;
+    int32_t r;
+    if (!c->fast)
+        return ftv_sat32(rshift_apply(c->plan, ftv_mul64(a, c->gain)));
+    ll = al * c->gl;
+    mid = al * c->gh + (ll >> 16);                       /* < 2^32 */
+    mid2 = ah * c->gl + (mid & 0xffffu);                 /* < 2^32 */
+    hi = ah * c->gh + (mid >> 16) + (mid2 >> 16);
+    hi -= ((uint32_t)(a >> 31) & c->g) + (ua & c->g_mask);   /* signed operands */
+    lo = (mid2 << 16) | (ll & 0xffffu);
+    lo2 = lo + c->half_lo;
+    hi += c->half_hi + (lo2 < lo);
+    if (c->s < 32) {
+        int32_t top = (int32_t)hi >> (c->s - 1);
+        if (top != 0 && top != -1)
+            return top < 0 ? -FTV_INT32_MAX : FTV_INT32_MAX;
+        r = (int32_t)((lo2 >> c->s) | (hi << (32 - c->s)));
+    } else {
+        r = (int32_t)hi >> (c->s - 32);
+    }
+    return r < -FTV_INT32_MAX ? -FTV_INT32_MAX : r;
 }
 
 /* Scratch of the fast attention, inside ftv_attention_scratch_bytes() (when
@@ -325,32 +363,36 @@ static inline void unmix4(int32_t *out, uint32_t e0, uint32_t e1, uint32_t e2, u
     out[3] = (int32_t)(e3 - bias);
 }
 
+/* e_i += c * (byte i of w and the bytes above it), i = 0..3. */
+#define MAC4(e0, e1, e2, e3, c, w) do { \
+        uint32_t c_ = (c), w_ = (w); \
+        e0 += c_ * w_; \
+        e1 += c_ * (w_ >> 8); \
+        e2 += c_ * (w_ >> 16); \
+        e3 += c_ * (w_ >> 24); \
+    } while (0)
+
 /* Scores of one query row: z[j] = sat32(round_shift(dot_j * gain, shift)),
  * returning max z.  dot_j = sum_d q[d] * k_j[d] = sum q * (k + 128) - 128 sum q
  * (|dot| <= 127^2 * hd < 2^31 for hd <= 2^17). */
 static int32_t attn_scores(int32_t *z, const int32_t *q, attn_fast_scratch_t s, int n, int hd,
-                           int32_t qsum, int64_t gain, rshift_t plan)
+                           int32_t qsum, const scale_t *scale)
 {
     int32_t top = -FTV_INT32_MAX, dot[4];
-    int narrow = gain >= -FTV_INT32_MAX && gain <= FTV_INT32_MAX;
-    int32_t gain32 = (int32_t)(narrow ? gain : 0);
     uint32_t bias = (uint32_t)qsum << 7;
-    int n4 = n & ~3;
+    int n4 = n & ~3, hd2 = hd & ~1;
     for (int j = 0; j < n; j += 4) {
         int cnt = j < n4 ? 4 : n - j;
         if (j < n4) {
             const uint32_t *w = s.kw + (size_t)(j >> 2) * (size_t)hd;
             uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-            for (int d = 0; d < hd; d++) {
-                uint32_t c = (uint32_t)q[d], v = w[d];
-                e0 += c * v;
-                v >>= 8;
-                e1 += c * v;
-                v >>= 8;
-                e2 += c * v;
-                v >>= 8;
-                e3 += c * v;
+            int d = 0;
+            for (; d < hd2; d += 2) {
+                MAC4(e0, e1, e2, e3, (uint32_t)q[d], w[d]);
+                MAC4(e0, e1, e2, e3, (uint32_t)q[d + 1], w[d + 1]);
             }
+            for (; d < hd; d++)
+                MAC4(e0, e1, e2, e3, (uint32_t)q[d], w[d]);
             unmix4(dot, e0, e1, e2, e3, bias);
         } else {
             for (int i = 0; i < cnt; i++) {
@@ -362,8 +404,7 @@ static int32_t attn_scores(int32_t *z, const int32_t *q, attn_fast_scratch_t s, 
             }
         }
         for (int i = 0; i < cnt; i++) {
-            int32_t v = round_sat(plan, narrow ? mul32x32(dot[i], gain32)
-                                               : ftv_mul64(dot[i], gain));
+            int32_t v = scale_apply(scale, dot[i]);
             z[j + i] = v;
             top = v > top ? v : top;
         }
@@ -403,21 +444,18 @@ static uint32_t attn_softmax16(int32_t *z, int n, int32_t top)
 static void attn_weighted_sum(int32_t *o, const int32_t *p, attn_fast_scratch_t s, int n,
                               int hd, uint32_t psum)
 {
-    int hd4 = hd & ~3;
+    int hd4 = hd & ~3, n2 = n & ~1;
     uint32_t bias = psum << 7;
     for (int d = 0; d < hd4; d += 4) {
         const uint32_t *w = s.vw + (size_t)(d >> 2) * (size_t)n;
         uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-        for (int j = 0; j < n; j++) {
-            uint32_t c = (uint32_t)p[j], v = w[j];
-            e0 += c * v;
-            v >>= 8;
-            e1 += c * v;
-            v >>= 8;
-            e2 += c * v;
-            v >>= 8;
-            e3 += c * v;
+        int j = 0;
+        for (; j < n2; j += 2) {
+            MAC4(e0, e1, e2, e3, (uint32_t)p[j], w[j]);
+            MAC4(e0, e1, e2, e3, (uint32_t)p[j + 1], w[j + 1]);
         }
+        for (; j < n; j++)
+            MAC4(e0, e1, e2, e3, (uint32_t)p[j], w[j]);
         unmix4(o + d, e0, e1, e2, e3, bias);
     }
     for (int d = hd4; d < hd; d++) {
@@ -454,14 +492,13 @@ int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_head
         int32_t k_a, k_sh, v_a, v_sh;
         uint32_t k_amax = block_amax(k_col, n_tok, head_dim, stride);
         uint32_t v_amax = block_amax(v_col, n_tok, head_dim, stride);
-        rshift_t out_plan;
-        int32_t out_factor;
+        scale_t out_scale;
 
         row_scale(k_amax, &k_a, &k_sh);
         row_scale(v_amax, &v_a, &v_sh);
         attn_pack_kv(s, k_col, v_col, n_tok, head_dim, stride, k_amax, v_amax);
-        out_factor = v_a * FTV_INV127_MANT;     /* < 2^16 * 2^15 */
-        out_plan = rshift_plan(FTV_INV127_SHIFT + FTV_PROB_FRAC_BITS - v_sh);
+        out_scale = scale_plan((int64_t)v_a * FTV_INV127_MANT,
+                               FTV_INV127_SHIFT + FTV_PROB_FRAC_BITS - v_sh);
 
         for (int t = 0; t < n_tok; t++) {
             const int32_t *q_t = q_col + (size_t)t * stride;
@@ -470,6 +507,7 @@ int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_head
             const int8_t *q8 = (const int8_t *)s.q;
             uint32_t amax = row_amax(q_t, head_dim), psum;
             int64_t gain;
+            scale_t scale;
             row_scale(amax, &q_a, &q_sh);
             quant_row32((int8_t *)s.q, q_t, head_dim, amax);
             for (int d = head_dim - 1; d >= 0; d--) {   /* widen in place, top down */
@@ -478,12 +516,12 @@ int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_head
                 qsum += c;
             }
             gain = ftv_round_shift(ftv_mul64((int64_t)q_a * k_a, m_l), 16);
-            top = attn_scores(s.p, s.q, s, n_tok, head_dim, qsum, gain,
-                              rshift_plan(s_l - q_sh - k_sh));
+            scale = scale_plan(gain, s_l - q_sh - k_sh);
+            top = attn_scores(s.p, s.q, s, n_tok, head_dim, qsum, &scale);
             psum = attn_softmax16(s.p, n_tok, top);
             attn_weighted_sum(s.q, s.p, s, n_tok, head_dim, psum);
             for (int d = 0; d < head_dim; d++)
-                out_t[d] = round_sat(out_plan, mul32x32(s.q[d], out_factor));
+                out_t[d] = scale_apply(&out_scale, s.q[d]);
         }
     }
     return FTV_OK;

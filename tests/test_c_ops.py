@@ -208,7 +208,8 @@ def test_softmax_row(cops, n, kind):
 
 
 @pytest.mark.parametrize("n,heads,hd", [(1, 1, 1), (2, 1, 3), (7, 3, 5), (13, 2, 16),
-                                        (50, 3, 64), (5, 4, 9)])
+                                        (50, 3, 64), (5, 4, 9), (4, 1, 2), (9, 2, 1),
+                                        (6, 2, 7), (3, 1, 130), (197, 1, 64)])
 @pytest.mark.parametrize("kind", ["wide", "small", "extreme", "mixed", "zero"])
 def test_attention(cops, n, heads, hd, kind):
     rng = np.random.default_rng(n * 100 + heads * 10 + hd)
