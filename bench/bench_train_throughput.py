@@ -20,10 +20,15 @@ Images per second are timed with CUDA events over --steps steps after --warmup
 steps (compilation happens in the warm-up).  A variant is skipped once
 --time-budget seconds have passed, so the script always ends with its table.
 This is a benchmark, not a test: run it deliberately on a GPU.
+
+Under `torchrun --nproc_per_node=N` the trained module is wrapped in
+DistributedDataParallel (batch --batch per GPU) and the table shows the
+throughput of all GPUs together.
 """
 import argparse
 import copy
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -62,7 +67,13 @@ VARIANTS = {  # in the default running order: each compiled module is reused by 
 class Bench:
     def __init__(self, args):
         self.args = args
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.device = torch.device(args.device)
+        if self.world > 1:
+            import torch.distributed as dist
+            self.device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl", device_id=self.device)
         torch.manual_seed(0)
         self.float_model = timm.create_model(args.model, num_classes=1000).to(self.device)
         self.teacher_src = copy.deepcopy(self.float_model).eval()
@@ -90,10 +101,20 @@ class Bench:
 
     def maybe_compiled(self, key, model, compiled: bool):
         if not compiled:
-            return model
+            return self.wrapped(key, model)
         if key not in self.compiled:
-            self.compiled[key] = torch.compile(model)
+            self.compiled[key] = torch.compile(self.wrapped(key, model))
         return self.compiled[key]
+
+    def wrapped(self, key, model):
+        """The module the step calls: DistributedDataParallel under torchrun."""
+        if self.world == 1:
+            return model
+        ddp_key = ("ddp", key)
+        if ddp_key not in self.compiled:
+            self.compiled[ddp_key] = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index])
+        return self.compiled[ddp_key]
 
     def run(self, name: str) -> dict:
         kind, quant, precision, overlap, compiled = VARIANTS[name]
@@ -166,7 +187,8 @@ class Bench:
         end.record()
         torch.cuda.synchronize(self.device)
         ms = start.elapsed_time(end)
-        return {"variant": name, "img_per_s": round(args.steps * args.batch / (ms / 1000), 1),
+        images = args.steps * args.batch * self.world
+        return {"variant": name, "img_per_s": round(images / (ms / 1000), 1), "gpus": self.world,
                 "ms_per_step": round(ms / args.steps, 2), "warmup_s": round(warm_s, 1),
                 "peak_mem_gib": round(torch.cuda.max_memory_allocated(self.device) / 2**30, 2)}
 
@@ -194,7 +216,11 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown variants: {unknown}")
     bench = Bench(args)
-    gpu = torch.cuda.get_device_name(bench.device)
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    if not main_rank:
+        args.json = None
+        sys.stdout = open(os.devnull, "w")
+    gpu = torch.cuda.get_device_name(bench.device) + (f" x{bench.world}" if bench.world > 1 else "")
     print(f"{gpu}; torch {torch.__version__}; {args.model}; batch {args.batch}; "
           f"int8 matmul {'yes' if int8_matmul_available(bench.device) else 'no'}", flush=True)
     results, t_start = [], time.perf_counter()
