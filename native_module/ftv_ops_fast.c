@@ -141,10 +141,11 @@ static int requant_args(const int32_t *out, const int32_t *acc, const int32_t *r
     return FTV_OK;
 }
 
-/* The shared body of ftv_requant_fast (add == 0) and ftv_requant_add_fast. */
-static void requant_rows(int32_t *out, const int32_t *acc, const int32_t *row_a,
-                         const int32_t *row_sh, int rows, int n_out, const int32_t *mult,
-                         int per_row_mult, const int16_t *bias, int bias_frac, int add)
+/* The shared 64-bit body of ftv_requant_fast (add == 0) and
+ * ftv_requant_add_fast, for the calls the 32-bit body below does not take. */
+static void requant_rows64(int32_t *out, const int32_t *acc, const int32_t *row_a,
+                           const int32_t *row_sh, int rows, int n_out, const int32_t *mult,
+                           int per_row_mult, const int16_t *bias, int bias_frac, int add)
 {
     rshift_t bias_plan = rshift_plan(bias_frac - FTV_FRAC_BITS);
     for (int t = 0; t < rows; t++) {
@@ -166,6 +167,170 @@ static void requant_rows(int32_t *out, const int32_t *acc, const int32_t *row_a,
                 b = rshift_apply(bias_plan, bias[o]);
             v = ftv_sat32(ftv_add64(y, b));
             out_t[o] = add ? ftv_sat32((int64_t)out_t[o] + v) : v;
+        }
+    }
+}
+
+/* sat32(a + b) of two int32 values without a 64-bit sum: the wrapped sum
+ * overflowed exactly when a and b have one sign and the sum the other. */
+static inline int32_t sat_add32(int32_t a, int32_t b)
+{
+    uint32_t s = (uint32_t)a + (uint32_t)b;
+    if ((int32_t)((s ^ (uint32_t)a) & (s ^ (uint32_t)b)) < 0)
+        return a < 0 ? -FTV_INT32_MAX : FTV_INT32_MAX;
+    return s == 0x80000000u ? -FTV_INT32_MAX : (int32_t)s;
+}
+
+/* round_shift(x * v, s) in 32-bit arithmetic, for |x| <= 2^15, any int32 v
+ * and 1 <= s <= 46 (up to 63: see mround_zero).  With v = vh * 2^16 + vl (vh = v >> 16 in
+ * [-2^15, 2^15), vl = v & 0xffff):
+ *   A = x * vh,  |A| <= 2^30;   B = x * vl,  |B| <= 2^31 - 2^15,
+ * both exact in int32, and x * v = A * 2^16 + B.  Floor divisions nest
+ * (floor(floor(u / p) / q) = floor(u / (p q))), so for s >= 16
+ *   round_shift(x v, s) = (A + 2^(s-17) + ((B >> 1) + 2^14 [s == 16]) >> 15) >> (s - 16)
+ * (the 2^(s-1) rounding term goes to A for s >= 17, to B >> 1 for s = 16),
+ * with every partial sum below 2^30 + 2^29 + 2^15 < 2^31 in magnitude for
+ * s <= 46.  For s < 16, 2^16 A is a multiple of 2^s:
+ *   round_shift(x v, s) = A * 2^(16-s) + ((B + 2^(s-1)) >> s),
+ * which fits an int32 when A * 2^(16-s) is in [-2^30, 2^30) (then the second
+ * term is at most 2^30 in magnitude); mul_round reports 0 otherwise. */
+typedef struct {
+    int32_t up, down, half_a, half_b, s;
+} mround_t;
+
+static mround_t mround_plan(int32_t s)
+{
+    mround_t p;
+    p.s = s;
+    p.up = s < 16 ? 16 - s : 0;
+    p.down = s >= 16 ? s - 16 : 0;
+    p.half_a = s >= 17 ? (int32_t)1 << (s - 17) : 0;
+    p.half_b = s == 16 ? 1 << 14 : s < 16 ? (int32_t)1 << (s - 1) : 0;
+    return p;
+}
+
+static inline int mround_ok(int32_t s)
+{
+    return s >= 1 && s <= 63;
+}
+
+/* For 47 <= s <= 63 the result is 0: |x v| <= 2^46, with x v = -2^46 only
+ * for v = -2^31, so 0 <= x v + 2^(s-1) < 2^s.  (From s = 64 on, the
+ * reference's 64-bit rounding gives -1 for some signs: those shifts take the
+ * 64-bit path.)  mround_zero() tells the callers to make x or v 0 and use
+ * the plan of s = 17, which gives 0 as well. */
+static inline int mround_zero(int32_t s)
+{
+    return s >= 47;
+}
+
+static inline int mul_round(int32_t *y, int32_t x, int32_t vh, int32_t vl, const mround_t *p)
+{
+    int32_t hi = x * vh, lo = x * vl;
+    if (p->s >= 16) {
+        *y = (hi + p->half_a + (((lo >> 1) + p->half_b) >> 15)) >> p->down;
+        return 1;
+    }
+    if ((uint32_t)((hi >> (14 + p->s)) + 1) > 1u)    /* A << up outside [-2^30, 2^30) */
+        return 0;
+    *y = (int32_t)((uint32_t)hi << p->up) + ((lo + p->half_b) >> p->s);
+    return 1;
+}
+
+/* The 32-bit requantization.  A bias shift bs = bias_frac - 12 in
+ * [-15, 31] gives the x12 bias in 32 bits: (b << -bs) for bs < 0 (below
+ * 2^30), (b + 2^(bs-1)) >> bs for bs > 0.  A row's gain g = a * m is exact
+ * in int32 for 0 <= a < 2^16 and |m| <= 2^15 (|g| <= 2^31 - 2^15); then an
+ * accumulator with |acc| <= 2^15 and a shift s - sh in [1, 46] go through
+ * mul_round, and any other element through the 64-bit formula. */
+static int32_t requant_one64(int32_t acc, int32_t a, int32_t word, int32_t sh, int32_t b)
+{
+    int64_t y = rshift_apply(rshift_plan(ftv_mult_shift(word) - sh),
+                             ftv_mul64(acc, ftv_mul64(a, ftv_mult_mant(word))));
+    return ftv_sat32(ftv_add64(y, b));
+}
+
+/* The x12 bias of element o in 32 bits (see above). */
+typedef struct {
+    int32_t up, down, half;
+} bias_plan_t;
+
+static inline int32_t bias_x12(const int16_t *bias, int o, const bias_plan_t *p)
+{
+    return bias ? ((int32_t)((uint32_t)(int32_t)bias[o] << p->up) + p->half) >> p->down : 0;
+}
+
+/* One element with a per-row multiplier word (the LayerScale-folded
+ * layers), for 0 <= a < 2^16: the shift s = s_o - sh picks the formula. */
+static inline int32_t requant_word(int32_t x, int32_t a, int32_t sh, int32_t word, int32_t b)
+{
+    int32_t m = ftv_mult_mant(word), s = ftv_mult_shift(word) - sh, g, hi, lo, y;
+    if (((uint32_t)m + 32768u) > 65536u || ((uint32_t)x + 32768u) > 65536u || s < 16
+            || s > 63)
+        return requant_one64(x, a, word, sh, b);
+    if (mround_zero(s))
+        return b;                           /* sat_add32(0, b) */
+    g = a * m;
+    hi = x * (g >> 16);
+    lo = x * (g & 0xffff);
+    y = (hi + ((1 << (s - 16)) >> 1) + (((lo >> 1) + ((s == 16) << 14)) >> 15)) >> (s - 16);
+    return sat_add32(y, b);
+}
+
+/* Rows with one shared multiplier word; add: accumulate into out. */
+static inline void requant_rows_shared(int32_t *out_t, const int32_t *acc_t, int n_out,
+                                       int32_t a, int32_t sh, int32_t word,
+                                       const int16_t *bias, const bias_plan_t *bp, int add)
+{
+    int32_t m = ftv_mult_mant(word), s = ftv_mult_shift(word) - sh;
+    mround_t plan = mround_plan(mround_zero(s) ? 17 : s);
+    int32_t g = mround_zero(s) ? 0 : a * m, gh = g >> 16, gl = g & 0xffff;
+    for (int o = 0; o < n_out; o++) {
+        int32_t x = acc_t[o], b = bias_x12(bias, o, bp), y, v;
+        if (((uint32_t)x + 32768u) <= 65536u && mul_round(&y, x, gh, gl, &plan))
+            v = sat_add32(y, b);
+        else
+            v = requant_one64(x, a, word, sh, b);
+        out_t[o] = add ? sat_add32(out_t[o], v) : v;
+    }
+}
+
+static void requant_rows(int32_t *out, const int32_t *acc, const int32_t *row_a,
+                         const int32_t *row_sh, int rows, int n_out, const int32_t *mult,
+                         int per_row_mult, const int16_t *bias, int bias_frac, int add)
+{
+    int32_t bs = bias_frac - FTV_FRAC_BITS;
+    bias_plan_t bp;
+    if (bs < -15 || bs > 31) {
+        requant_rows64(out, acc, row_a, row_sh, rows, n_out, mult, per_row_mult, bias,
+                       bias_frac, add);
+        return;
+    }
+    bp.up = bs < 0 ? -bs : 0;
+    bp.down = bs > 0 ? bs : 0;
+    bp.half = bs > 0 ? (int32_t)1 << (bs - 1) : 0;
+    for (int t = 0; t < rows; t++) {
+        int32_t a = row_a ? row_a[t] : 1;
+        int32_t sh = row_a ? row_sh[t] : FTV_FRAC_BITS;
+        const int32_t *acc_t = acc + (size_t)t * (size_t)n_out;
+        int32_t *out_t = out + (size_t)t * (size_t)n_out;
+        int32_t m = ftv_mult_mant(mult[0]);
+        if (a < 0 || a >= 65536 || (!per_row_mult && (((uint32_t)m + 32768u) > 65536u
+                                                     || !mround_ok(ftv_mult_shift(mult[0]) - sh)))) {
+            requant_rows64(out_t, acc_t, row_a ? row_a + t : NULL, row_a ? row_sh + t : NULL,
+                           1, n_out, mult, per_row_mult, bias, bias_frac, add);
+        } else if (!per_row_mult) {
+            if (add)
+                requant_rows_shared(out_t, acc_t, n_out, a, sh, mult[0], bias, &bp, 1);
+            else
+                requant_rows_shared(out_t, acc_t, n_out, a, sh, mult[0], bias, &bp, 0);
+        } else if (add) {
+            for (int o = 0; o < n_out; o++)
+                out_t[o] = sat_add32(out_t[o], requant_word(acc_t[o], a, sh, mult[o],
+                                                            bias_x12(bias, o, &bp)));
+        } else {
+            for (int o = 0; o < n_out; o++)
+                out_t[o] = requant_word(acc_t[o], a, sh, mult[o], bias_x12(bias, o, &bp));
         }
     }
 }

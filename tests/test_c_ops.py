@@ -53,6 +53,24 @@ def test_isqrt64_is_floor_sqrt(cops):
         assert cops.isqrt64(v) == math.isqrt(v), v
 
 
+
+def test_udiv64_is_floor_division(cops):
+    rng = np.random.default_rng(5)
+    nums = [0, 1, 2, 3, (1 << 32) - 1, 1 << 32, (1 << 32) + 1, (1 << 63), (1 << 64) - 1,
+            (1 << 64) - 2, 127 << 23, 1 << 46]
+    dens = [1, 2, 3, 7, (1 << 16) - 1, 1 << 16, (1 << 31) - 1, 1 << 31, (1 << 31) + 1,
+            (1 << 32) - 1, (1 << 32) - 2]
+    cases = [(n, d) for n in nums for d in dens]
+    for _ in range(3000):
+        n = int(rng.integers(0, 1 << 63, dtype=np.uint64)) * 2 + int(rng.integers(0, 2))
+        d = int(rng.integers(1, 1 << 32, dtype=np.uint64))
+        n >>= int(rng.integers(0, 65))
+        d = max(d >> int(rng.integers(0, 32)), 1)
+        cases += [(n, d), (n, d + 1 if d < (1 << 32) - 1 else d), (d * (n >> 32), d)]
+    for n, d in cases:
+        n &= (1 << 64) - 1
+        assert cops.udiv64(n, d) == n // d, (n, d)
+
 # ------------------------------------------------------ activation quantization
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("kind", KINDS)
@@ -139,6 +157,46 @@ def test_requant_extremes_fast_equals_ref(cops, mult_kind, per_row):
             _eq(cops.requant_add(resid, acc, mult, bias, frac, a, sh, impl=impl),
                 fp.saturate32(resid.astype(np.int64) + want))
 
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+def test_requant_fast_paths_at_their_edges(cops, per_row):
+    """Accumulators around +-2^15 (the 32-bit path's limit) and at +-(2^31 - 1),
+    mantissas up to +-2^15 and just beyond, every row scale 0 .. 2^16 - 1 and
+    effective shifts s - sh from -16 to 255, bias shifts on and off the
+    32-bit range: fast == ref == numpy."""
+    rng = np.random.default_rng(11 + per_row)
+    rows, n_out = 24, 41
+    edge = np.array([0, 1, -1, 32767, -32767, 32768, -32768, 32769, -32769, 65535, -65536,
+                     INT32_MAX, -INT32_MAX], np.int64)
+    acc = rng.integers(-40000, 40001, (rows, n_out))
+    pick = rng.random((rows, n_out)) < 0.25
+    acc[pick] = rng.choice(edge, int(pick.sum()))
+    acc = acc.astype(np.int32)
+    n_mult = n_out if per_row else 1
+    for trial in range(12):
+        m = rng.integers(-32768, 32769, n_mult)
+        m[rng.random(n_mult) < 0.2] = rng.choice([32768, -32768, 32767, -32767, 32769, -32769,
+                                                  (1 << 23) - 1, -(1 << 23)])
+        s = rng.integers(0, 64, n_mult) if trial % 3 else rng.integers(0, 256, n_mult)
+        mult = ((m << 8) | s).astype(np.int32)
+        a = rng.integers(0, 1 << 16, rows)
+        a[:3] = [0, 1, 65535]
+        a = a.astype(np.int32)
+        sh = rng.integers(0, 17, rows).astype(np.int32)
+        bias = rng.integers(-32768, 32768, n_out).astype(np.int16)
+        bias[:2] = [-32768, 32767]
+        frac = int(rng.integers(-8, 48))
+        want = _requant_reference(acc, mult, bias, frac, a, sh)
+        want_static = _requant_reference(acc, mult, bias, frac)
+        resid = x12_values(rng, (rows, n_out), "mixed")
+        for impl in ("ref", "fast"):
+            _eq(cops.requant(acc, mult, bias, frac, a, sh, impl=impl), want)
+            _eq(cops.requant(acc, mult, bias, frac, impl=impl), want_static)
+            _eq(cops.requant_add(resid, acc, mult, bias, frac, a, sh, impl=impl),
+                fp.saturate32(resid.astype(np.int64) + want))
+            _eq(cops.requant(acc, mult, None, 0, a, sh, impl=impl),
+                _requant_reference(acc, mult, np.zeros(n_out, np.int16), 0, a, sh))
 
 def test_requant_without_bias(cops):
     rng = np.random.default_rng(3)
