@@ -110,6 +110,7 @@ def build_distill_models(args, labels, data_shape=None) -> Models:
     student = ternarize(base, mode=args.mode, mean=base_meta["mean"], std=base_meta["std"])
     meta = dict(base_meta, mode=args.mode, exact=False, phase="distill")
     _set_drop_path(student, args.drop_path or 0.0)
+    meta["model_kwargs"] = _with_drop_path(meta["model_kwargs"], args.drop_path or 0.0)
     check_meta(meta)
     models = Models(student, meta, teacher, tmeta)
     check_teacher_fits(models)
@@ -123,7 +124,8 @@ def build_recover_models(args, labels, data_shape=None) -> Models:
                          "distill); this checkpoint is a float model")
     set_quantizers(student, exact=True)
     _set_drop_path(student, args.drop_path or 0.0)
-    meta = dict(meta, exact=True, phase="recover")
+    meta = dict(meta, exact=True, phase="recover",
+                model_kwargs=_with_drop_path(meta["model_kwargs"], args.drop_path or 0.0))
     teacher, tmeta = _optional_teacher(args, labels)
     models = Models(student.train(), meta, teacher, tmeta)
     check_teacher_fits(models)
@@ -146,6 +148,14 @@ def _set_drop_path(model: nn.Module, rate: float) -> None:
         for name in ("drop_path1", "drop_path2"):
             if hasattr(blk, name):
                 setattr(blk, name, DropPath(p) if p > 0 else nn.Identity())
+
+
+def _with_drop_path(kwargs: dict, rate: float) -> dict:
+    """model_kwargs recording the stochastic depth the student really trains with."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "drop_path_rate"}
+    if rate:
+        kwargs["drop_path_rate"] = float(rate)
+    return kwargs
 
 
 def _same_architecture(meta: dict, other: dict, where) -> None:
