@@ -78,25 +78,6 @@ int ftv_quantize_rows_fast(int8_t *codes, int32_t *row_a, int32_t *row_sh,
     return FTV_OK;
 }
 
-int ftv_layer_norm_quantize_fast(int8_t *codes, int32_t *row_a, int32_t *row_sh,
-                                 const int32_t *x, int rows, int dim,
-                                 const int8_t *gamma, const int8_t *beta,
-                                 const int32_t *mult2, int32_t *tmp)
-{
-    if (rows < 0 || dim < 1 || dim > FTV_MAX_DIM)
-        return FTV_ERR_ARG;
-    if (rows > 0 && (!codes || !row_a || !row_sh || !x || !gamma || !beta || !mult2 || !tmp))
-        return FTV_ERR_ARG;
-    for (int t = 0; t < rows; t++) {
-        uint32_t amax;
-        ftv_layer_norm_ref(tmp, x + (size_t)t * (size_t)dim, 1, dim, gamma, beta, mult2);
-        amax = row_amax(tmp, dim);
-        row_scale(amax, &row_a[t], &row_sh[t]);
-        quant_row32(codes + (size_t)t * (size_t)dim, tmp, dim, amax);
-    }
-    return FTV_OK;
-}
-
 /* --------------------------------------------------------- requantization */
 
 /* round_shift(v, s) split into a per-call part (half, s) and the per-element
@@ -201,6 +182,8 @@ typedef struct {
 static mround_t mround_plan(int32_t s)
 {
     mround_t p;
+    if (s < 1 || s > 46)
+        s = 17;             /* not used for these (see mround_ok, mround_zero) */
     p.s = s;
     p.up = s < 16 ? 16 - s : 0;
     p.down = s >= 16 ? s - 16 : 0;
@@ -358,6 +341,124 @@ int ftv_requant_add_fast(int32_t *x, const int32_t *acc,
     if (n_out > 0)
         requant_rows(x, acc, row_a, row_sh, rows, n_out, mult, per_row_mult, bias,
                      bias_frac, 1);
+    return FTV_OK;
+}
+
+/* -------------------------------------------------------------- LayerNorm */
+
+/* Per-call constants of the 32-bit LayerNorm row: the gamma term
+ * round_shift(t * mg, sg) (t = gamma * n) through mul_round with x = mg
+ * (|mg| <= 2^15, 1 <= sg <= 63; sg >= 47 gives 0 and runs as mg = 0), and
+ * the three possible beta terms round_shift(beta * mb, sb - 12) for beta in
+ * {-1, 0, 1}, when each fits an int32. */
+typedef struct {
+    uint32_t k_dim;
+    int32_t mg, word_g, b_term[3];
+    mround_t plan;
+    int ok;
+} ln_consts_t;
+
+static ln_consts_t ln_consts(int dim, const int32_t *mult2)
+{
+    ln_consts_t k;
+    int32_t mg = ftv_mult_mant(mult2[0]), sg = ftv_mult_shift(mult2[0]);
+    int32_t mb = ftv_mult_mant(mult2[1]), sb = ftv_mult_shift(mult2[1]);
+    k.k_dim = ftv_isqrt64((uint64_t)dim << (2 * FTV_FRAC_BITS));
+    k.word_g = mult2[0];
+    k.ok = mg >= -32768 && mg <= 32768 && mround_ok(sg);
+    k.mg = mround_zero(sg) ? 0 : mg;
+    k.plan = mround_plan(mround_zero(sg) ? 17 : sg);
+    for (int beta = -1; beta <= 1; beta++) {
+        int64_t b = ftv_round_shift((int64_t)beta * mb, sb - FTV_FRAC_BITS);
+        k.ok = k.ok && b >= -FTV_INT32_MAX - 1 && b <= FTV_INT32_MAX;
+        k.b_term[beta + 1] = (int32_t)b;
+    }
+    return k;
+}
+
+/* One LayerNorm row (docs/arithmetic.md section 4) in 32-bit arithmetic,
+ * into out, returning max |out| in *amax; returns 0 (writing nothing) for
+ * the rows it does not take, which go through ftv_layer_norm_ref:
+ *   - max x - min x < 2^31: the mean (the rounded average) lies in
+ *     [min x, max x], so every x - mean and the peak fit an int32;
+ *   - |c| <= 2^15, so c^2 <= 2^30 is exact in uint32 (the sum in 64 bits);
+ *   - inv < 2^31: c * inv through the 16-bit halves of inv, as mul_round
+ *     does with s = 20: n = (c * (inv >> 16) + 8 + ((c * (inv & 0xffff)) >> 16)) >> 4,
+ *     |n| < 2^27;  a root of 0 means every c is 0 (n = 0 whatever inv is);
+ *   - the gamma term through mul_round (elements it declines, for sg < 16,
+ *     take the 64-bit formula), the beta term from the per-call table, their
+ *     sum saturated by sat_add32. */
+static int ln_row32(int32_t *out, uint32_t *amax, const int32_t *x, int dim,
+                    const int8_t *gamma, const int8_t *beta, const ln_consts_t *k)
+{
+    int64_t sum = 0;
+    int32_t lo = x[0], hi = x[0], mean, sh, ih, il, mg = k->mg;
+    uint32_t peak, root, top = 0;
+    uint64_t q, squares = 0, inv;
+    for (int i = 0; i < dim; i++) {
+        int32_t v = x[i];
+        sum += v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    if ((int64_t)hi - lo > FTV_INT32_MAX)
+        return 0;
+    q = ftv_udiv64((sum < 0 ? 0u - (uint64_t)sum : (uint64_t)sum) + ((uint32_t)dim >> 1),
+                   (uint32_t)dim);
+    mean = (int32_t)(sum < 0 ? 0u - (uint32_t)q : (uint32_t)q);   /* in [lo, hi] */
+    peak = (uint32_t)(hi - mean) > (uint32_t)(mean - lo) ? (uint32_t)(hi - mean)
+                                                         : (uint32_t)(mean - lo);
+    sh = ftv_bitlen64(peak) - 15;
+    if (sh < 0)
+        sh = 0;
+    for (int i = 0; i < dim; i++) {
+        int32_t c = (x[i] - mean) >> sh;
+        squares += (uint32_t)(c * c);
+    }
+    root = ftv_isqrt64(squares);
+    inv = root ? ftv_udiv64((uint64_t)k->k_dim << FTV_LN_INV_SHIFT, root) : 0;
+    if (inv > (uint64_t)FTV_INT32_MAX)
+        return 0;
+    ih = (int32_t)(inv >> 16);
+    il = (int32_t)(inv & 0xffff);
+    for (int i = 0; i < dim; i++) {
+        int32_t c = (x[i] - mean) >> sh;
+        int32_t n = (c * ih + 8 + ((c * il) >> 16)) >> 4;
+        int32_t t = gamma[i] * n, y, v;
+        if (!mul_round(&y, mg, t >> 16, t & 0xffff, &k->plan))
+            y = ftv_sat32(ftv_round_shift(ftv_mul64(t, ftv_mult_mant(k->word_g)),
+                                          ftv_mult_shift(k->word_g)));
+        v = sat_add32(y, k->b_term[beta[i] + 1]);
+        out[i] = v;
+        top = ftv_abs32(v) > top ? ftv_abs32(v) : top;
+    }
+    *amax = top;
+    return 1;
+}
+
+int ftv_layer_norm_quantize_fast(int8_t *codes, int32_t *row_a, int32_t *row_sh,
+                                 const int32_t *x, int rows, int dim,
+                                 const int8_t *gamma, const int8_t *beta,
+                                 const int32_t *mult2, int32_t *tmp)
+{
+    ln_consts_t k;
+    if (rows < 0 || dim < 1 || dim > FTV_MAX_DIM)
+        return FTV_ERR_ARG;
+    if (rows > 0 && (!codes || !row_a || !row_sh || !x || !gamma || !beta || !mult2 || !tmp))
+        return FTV_ERR_ARG;
+    if (rows == 0)
+        return FTV_OK;
+    k = ln_consts(dim, mult2);
+    for (int t = 0; t < rows; t++) {
+        const int32_t *xt = x + (size_t)t * (size_t)dim;
+        uint32_t amax;
+        if (!k.ok || !ln_row32(tmp, &amax, xt, dim, gamma, beta, &k)) {
+            ftv_layer_norm_ref(tmp, xt, 1, dim, gamma, beta, mult2);
+            amax = row_amax(tmp, dim);
+        }
+        row_scale(amax, &row_a[t], &row_sh[t]);
+        quant_row32(codes + (size_t)t * (size_t)dim, tmp, dim, amax);
+    }
     return FTV_OK;
 }
 

@@ -239,6 +239,51 @@ def test_layer_norm(cops, shape, kind):
             _eq(sh, w_sh)
 
 
+
+def _norm_rows(rng, dim):
+    """LayerNorm rows that reach every branch of the fast row: outliers, tiny
+    and zero variance, ranges just below and above 2^31, the int32 extremes."""
+    base = rng.integers(-3000, 3001, dim)
+    rows = [base, np.zeros(dim, np.int64), np.full(dim, INT32_MAX), np.full(dim, -INT32_MAX),
+            np.full(dim, -(1 << 31)), base * 0 + 5 + (np.arange(dim) % 2),
+            rng.integers(-INT32_MAX, INT32_MAX, dim, endpoint=True),
+            rng.integers(-(1 << 16), 1 << 16, dim), rng.integers(-40, 41, dim) + 123456]
+    for spike in (INT32_MAX, -INT32_MAX, 1 << 20, -(1 << 31), 1 << 30):
+        r = base.copy()
+        r[int(rng.integers(0, dim))] = spike
+        rows.append(r)
+    for span in ((1 << 31) - 1, 1 << 31, (1 << 31) + 1):
+        lo = -int(rng.integers(0, 1 << 30))
+        r = rng.integers(lo, lo + span, dim)
+        r[0], r[-1] = lo, lo + span - 1 if dim > 1 else lo
+        rows.append(r)
+    return np.clip(np.stack(rows), -(1 << 31), INT32_MAX).astype(np.int32)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 5, 64, 97, 384, 385])
+def test_layer_norm_quantize_fast_paths(cops, dim):
+    """fast == ref == numpy on rows and multipliers at the 32-bit row's edges:
+    gamma mantissas to +-2^15 and beyond, gamma shifts 0 .. 255, beta shifts
+    that make the beta term overflow int32."""
+    rng = np.random.default_rng(dim)
+    x = _norm_rows(rng, dim)
+    for trial in range(10):
+        gamma, beta = ternary(rng, (1, dim), 0.2), ternary(rng, (1, dim), 0.2)
+        mg = int(rng.choice([int(rng.integers(1 << 14, (1 << 15) + 1)), 32768, -32768,
+                             32769, -int(rng.integers(1, 1 << 15)), (1 << 23) - 1]))
+        mb = int(rng.integers(-(1 << 23), 1 << 23))
+        sg = int(rng.integers(0, 64)) if trial % 3 else int(rng.integers(0, 256))
+        sb = int(rng.integers(0, 256)) if trial % 2 else int(rng.integers(0, 40))
+        mult2 = np.array([(mg << 8) | sg, (mb << 8) | sb], np.int64).astype(np.int32)
+        want = ref.layer_norm(x, gamma, beta, mult2)
+        _eq(cops.layer_norm(x, gamma, beta, mult2), want)
+        w_codes, w_a, w_sh = ref.quantize_rows(want)
+        for impl in ("ref", "fast"):
+            codes, a, sh = cops.layer_norm_quantize(x, gamma, beta, mult2, impl=impl)
+            _eq(codes, w_codes)
+            _eq(a, w_a)
+            _eq(sh, w_sh)
+
 # ----------------------------------------------------------------------- GELU
 def test_gelu_everywhere_on_the_table_and_beyond(cops):
     rng = np.random.default_rng(5)
