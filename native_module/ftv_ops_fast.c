@@ -19,6 +19,14 @@
 #pragma GCC optimize("no-schedule-insns")
 #endif
 
+/* A loop kept in a function of its own, so that its register allocation
+ * is not shared with the caller's. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* ------------------------------------------------ activation quantization */
 
 /* Codes of one row with 32-bit arithmetic.  With a = amax >> sh and
@@ -278,6 +286,64 @@ static inline void requant_rows_shared(int32_t *out_t, const int32_t *acc_t, int
     }
 }
 
+/* The common row: one shared word with 17 <= s - sh <= 46, a bias with
+ * bias_frac >= 12.  Then |y| < 2^30 (mul_round's bound 2^30 + 2^29 + 2^15,
+ * shifted right at least once) and |B| <= 2^15, so y + B is exact and
+ * inside the int32 range: no saturation test (only the residual add has
+ * one).  Elements with |acc| > 2^15 take the 64-bit formula. */
+typedef struct {
+    int32_t gh, gl, half, down, b_half, b_down, a, sh, word;
+} hot_row_t;
+
+/* Elements o .. n_out - 1 of the row up to the first with |acc| > 2^15,
+ * (or = 2^15), whose index it returns (n_out when there is none): the loop makes no
+ * call, so its constants stay in registers. */
+static inline int requant_hot(int32_t *out_t, const int32_t *acc_t, int o, int n_out,
+                              const int16_t *bias, const hot_row_t *r, int add)
+{
+    const int32_t gh = r->gh, gl = r->gl, half = r->half, down = r->down;
+    const int32_t b_half = r->b_half, b_down = r->b_down;
+    for (; o < n_out; o++) {
+        int32_t x = acc_t[o], v;
+        if ((uint32_t)((x >> 15) + 1) > 1u)       /* x outside [-2^15, 2^15) */
+            break;
+        v = ((x * gh + half + ((x * gl) >> 16)) >> down)
+            + (((int32_t)bias[o] + b_half) >> b_down);
+        out_t[o] = add ? sat_add32(out_t[o], v) : v;
+    }
+    return o;
+}
+
+static NOINLINE int requant_hot_set(int32_t *out_t, const int32_t *acc_t, int o, int n_out,
+                                    const int16_t *bias, const hot_row_t *r)
+{
+    return requant_hot(out_t, acc_t, o, n_out, bias, r, 0);
+}
+
+static NOINLINE int requant_hot_add(int32_t *out_t, const int32_t *acc_t, int o, int n_out,
+                                    const int16_t *bias, const hot_row_t *r)
+{
+    return requant_hot(out_t, acc_t, o, n_out, bias, r, 1);
+}
+
+/* A row through requant_hot, its large accumulators one at a time. */
+static void requant_hot_row(int32_t *out_t, const int32_t *acc_t, int n_out,
+                            const int16_t *bias, const hot_row_t *r, int add)
+{
+    int o = 0;
+    for (;;) {
+        int32_t v;
+        o = add ? requant_hot_add(out_t, acc_t, o, n_out, bias, r)
+                : requant_hot_set(out_t, acc_t, o, n_out, bias, r);
+        if (o >= n_out)
+            return;
+        v = requant_one64(acc_t[o], r->a, r->word, r->sh,
+                          ((int32_t)bias[o] + r->b_half) >> r->b_down);
+        out_t[o] = add ? sat_add32(out_t[o], v) : v;
+        o++;
+    }
+}
+
 static void requant_rows(int32_t *out, const int32_t *acc, const int32_t *row_a,
                          const int32_t *row_sh, int rows, int n_out, const int32_t *mult,
                          int per_row_mult, const int16_t *bias, int bias_frac, int add)
@@ -302,6 +368,19 @@ static void requant_rows(int32_t *out, const int32_t *acc, const int32_t *row_a,
                                                      || !mround_ok(ftv_mult_shift(mult[0]) - sh)))) {
             requant_rows64(out_t, acc_t, row_a ? row_a + t : NULL, row_a ? row_sh + t : NULL,
                            1, n_out, mult, per_row_mult, bias, bias_frac, add);
+        } else if (!per_row_mult && bias && bs >= 0 && ftv_mult_shift(mult[0]) - sh >= 17
+                   && ftv_mult_shift(mult[0]) - sh <= 46) {
+            hot_row_t r;
+            r.a = a;
+            r.sh = sh;
+            r.word = mult[0];
+            r.gh = (a * m) >> 16;
+            r.gl = (a * m) & 0xffff;
+            r.down = ftv_mult_shift(mult[0]) - sh - 16;
+            r.half = (int32_t)1 << (r.down - 1);
+            r.b_half = bp.half;
+            r.b_down = bp.down;
+            requant_hot_row(out_t, acc_t, n_out, bias, &r, add);
         } else if (!per_row_mult) {
             if (add)
                 requant_rows_shared(out_t, acc_t, n_out, a, sh, mult[0], bias, &bp, 1);
