@@ -70,7 +70,7 @@ def uint8_samples(data, split: str, size: int, in_chans: int,
 
 def torch_logits(model, images: np.ndarray, mean, std) -> np.ndarray:
     """Float logits for a batch of uint8 HWC images."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     with torch.inference_mode():

@@ -1,47 +1,95 @@
-"""`ftervit demo`: the default job, no arguments and no data needed."""
-import time
+"""`ftervit demo`: the default job, no arguments and no data to fetch.
 
-import numpy as np
-import timm
-import torch
+Takes the shipped Fashion-MNIST FTerViT checkpoint, packs it into a `.ftv`
+file, self-tests the file's golden vector on the integer runtimes, and
+classifies the shipped sample images with PyTorch, the numpy integer
+reference and the C kernels side by side.
+"""
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_CHECKPOINT = REPO / "models" / "fmnist_ftervit_micro.pt"
+DEFAULT_IMAGES = REPO / "models" / "fmnist_samples"
 
 
 def register(sub):
-    p = sub.add_parser("demo", help="build a small FTerViT, show its structure, size and a "
-                                    "forward pass through PyTorch and the integer runtime")
-    p.add_argument("--model", default="ftervit_micro_patch4_28",
-                   help="registered FTerViT config (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("demo", help="pack the shipped Fashion-MNIST FTerViT and classify the "
+                                    "sample images with PyTorch and both integer runtimes")
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                   help="full-ternary checkpoint (default: the shipped Fashion-MNIST model)")
+    p.add_argument("--images", default=str(DEFAULT_IMAGES),
+                   help="folder of images (default: the shipped Fashion-MNIST samples)")
+    p.add_argument("--output", default="runs/demo/model.ftv", help="model file to write")
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import ftervit.models  # noqa: F401  (registers configs)
-    from ftervit.deploy_plan import format_size_table
-    from ftervit.integerize import integerize
-    from ftervit.reference import forward, logits_to_float
+def _timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, (time.perf_counter() - start) * 1e3
 
-    torch.manual_seed(args.seed)
-    model = timm.create_model(args.model).eval()
-    print(model)
+
+def run(args) -> int:
+    import numpy as np
+
+    from .. import cbackend
+    from ..checkpoint import load_model
+    from ..cli import CommandError
+    from ..deploy_plan import count_params
+    from ..faithfulness import torch_logits
+    from ..images import load_image
+    from ..pack import integer_model, pack_model
+    from ..reference import forward
+
+    model, meta = load_model(args.checkpoint)
+    labels = meta["labels"]
+    print(f"checkpoint  {args.checkpoint}: {meta['model_name']} ({meta['mode']} ternary), "
+          f"{count_params(model):,} parameters, {meta['img_size']}x{meta['img_size']}x"
+          f"{meta['in_chans']} input, {meta['num_classes']} classes")
+    images = sorted(p for p in Path(args.images).glob("*") if p.suffix.lower() in
+                    (".png", ".jpg", ".jpeg", ".bmp", ".pgm"))
+    if not images:
+        raise CommandError(f"{args.images}: no images")
+    first = load_image(images[0], meta["img_size"], meta["in_chans"], fit=True)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ftv = pack_model(model, out, layout="tern3", labels=labels, golden_image=first)
+    print(f"model file  {out}: {ftv.file_size:,} bytes (1.6-bit ternary layout), "
+          f"float checkpoint {Path(args.checkpoint).stat().st_size:,} bytes")
+
+    imodel = integer_model(ftv)
+    runtimes = {"numpy": lambda im: forward(imodel, im)}
+    if cbackend.available():
+        cmodel = cbackend.load(ftv)
+        runtimes["C"] = cmodel.forward
+    else:
+        print("C backend   unavailable (no C compiler?): numpy reference only")
+    golden = ftv.golden.logits.astype(np.int64)
+    for name, fn in runtimes.items():
+        ok = np.array_equal(np.asarray(fn(ftv.golden_input()), np.int64), golden)
+        print(f"self-test   golden vector on the {name} runtime: {'PASS' if ok else 'FAIL'}")
+        if not ok:
+            return 1
+
     print()
-    print(format_size_table(model, args.model))
+    header = f"{'image':<28} {'PyTorch':<12} " + " ".join(f"{n + ' runtime':<22}"
+                                                         for n in runtimes)
+    print(header)
+    print("-" * len(header))
+    agree = True
+    for path in images:
+        image = load_image(path, meta["img_size"], meta["in_chans"], fit=True)
+        pt = int(torch_logits(model, image[None], meta["mean"], meta["std"])[0].argmax())
+        cells, results = [], []
+        for fn in runtimes.values():
+            logits, ms = _timed(fn, image)
+            results.append(np.asarray(logits, np.int64))
+            top = int(np.argmax(logits))
+            cells.append(f"{labels[top]:<12} {ms:6.1f} ms ")
+        agree &= all(np.array_equal(results[0], r) for r in results[1:])
+        print(f"{path.name:<28} {labels[pt]:<12} " + " ".join(f"{c:<22}" for c in cells))
     print()
-    g = model.patch_embed
-    size, chans = g.img_size[0], g.proj.in_channels
-    image = np.random.default_rng(args.seed).integers(0, 256, (size, size, chans), np.uint8)
-    x = torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
-    mean = torch.tensor(model.ftervit_norm["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(model.ftervit_norm["std"]).view(1, -1, 1, 1)
-    start = time.perf_counter()
-    with torch.no_grad():
-        torch_logits = model((x - mean) / std)[0].numpy()
-    torch_ms = (time.perf_counter() - start) * 1e3
-    start = time.perf_counter()
-    int_logits = logits_to_float(forward(integerize(model), image))
-    int_ms = (time.perf_counter() - start) * 1e3
-    print(f"forward pass on a random {size}x{size}x{chans} image (untrained weights):")
-    print(f"  PyTorch fake-quant : {np.array2string(torch_logits, precision=3)}  ({torch_ms:.1f} ms)")
-    print(f"  integer reference  : {np.array2string(int_logits, precision=3)}  ({int_ms:.1f} ms)")
-    print(f"  max |difference|   : {np.abs(torch_logits - int_logits).max():.4f}")
-    return 0
+    print("integer runtimes bit-identical on every image: " + ("yes" if agree else "NO"))
+    print(f"next: ftervit run {out} IMAGE --fit   |   ftervit inspect {out}")
+    return 0 if agree else 1
