@@ -3,6 +3,7 @@
 whose `func(args)` runs the command and returns an exit status."""
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -38,6 +39,9 @@ def main(argv=None) -> int:
     except (CommandError, FileNotFoundError, ValueError, CBackendUnavailable) as exc:
         print(f"ftervit {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"ftervit {args.command}: interrupted", file=sys.stderr)
         return 130
