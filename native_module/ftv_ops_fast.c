@@ -426,13 +426,17 @@ int ftv_requant_add_fast(int32_t *x, const int32_t *acc,
 /* -------------------------------------------------------------- LayerNorm */
 
 /* Per-call constants of the 32-bit LayerNorm row: the gamma term
- * round_shift(t * mg, sg) (t = gamma * n) through mul_round with x = mg
- * (|mg| <= 2^15, 1 <= sg <= 63; sg >= 47 gives 0 and runs as mg = 0), and
- * the three possible beta terms round_shift(beta * mb, sb - 12) for beta in
- * {-1, 0, 1}, when each fits an int32. */
+ * round_shift(t * mg, sg) (t = gamma * n) by mul_round's formulas with
+ * x = mg (|mg| <= 2^15, 1 <= sg <= 63; sg >= 47 gives 0 and runs as mg = 0),
+ * and the three possible beta terms round_shift(beta * mb, sb - 12),
+ * beta in {-1, 0, 1}, each within [-2^29, 2^29].  Then the output
+ * y + beta term needs no saturation: |y| <= 2^30 + 2^15 for sg >= 16, and
+ * for sg < 16 the rows' loop takes only elements with A * 2^(16-sg) in
+ * [-2^29, 2^29), where |y| < 2^29 + 2^30; both sums stay inside
+ * (-2^31, 2^31). */
 typedef struct {
     uint32_t k_dim;
-    int32_t mg, word_g, b_term[3];
+    int32_t mg, word_g, sg, b_term[3];
     mround_t plan;
     int ok;
 } ln_consts_t;
@@ -446,40 +450,111 @@ static ln_consts_t ln_consts(int dim, const int32_t *mult2)
     k.word_g = mult2[0];
     k.ok = mg >= -32768 && mg <= 32768 && mround_ok(sg);
     k.mg = mround_zero(sg) ? 0 : mg;
-    k.plan = mround_plan(mround_zero(sg) ? 17 : sg);
+    k.sg = mround_zero(sg) ? 17 : sg;
+    k.plan = mround_plan(k.sg);
     for (int beta = -1; beta <= 1; beta++) {
         int64_t b = ftv_round_shift((int64_t)beta * mb, sb - FTV_FRAC_BITS);
-        k.ok = k.ok && b >= -FTV_INT32_MAX - 1 && b <= FTV_INT32_MAX;
+        k.ok = k.ok && b >= -(1 << 29) && b <= (1 << 29);
         k.b_term[beta + 1] = (int32_t)b;
     }
     return k;
 }
 
-/* One LayerNorm row (docs/arithmetic.md section 4) in 32-bit arithmetic,
- * into out, returning max |out| in *amax; returns 0 (writing nothing) for
- * the rows it does not take, which go through ftv_layer_norm_ref:
- *   - max x - min x < 2^31: the mean (the rounded average) lies in
- *     [min x, max x], so every x - mean and the peak fit an int32;
- *   - |c| <= 2^15, so c^2 <= 2^30 is exact in uint32 (the sum in 64 bits);
- *   - inv < 2^31: c * inv through the 16-bit halves of inv, as mul_round
- *     does with s = 20: n = (c * (inv >> 16) + 8 + ((c * (inv & 0xffff)) >> 16)) >> 4,
- *     |n| < 2^27;  a root of 0 means every c is 0 (n = 0 whatever inv is);
- *   - the gamma term through mul_round (elements it declines, for sg < 16,
- *     take the 64-bit formula), the beta term from the per-call table, their
- *     sum saturated by sat_add32. */
-static int ln_row32(int32_t *out, uint32_t *amax, const int32_t *x, int dim,
-                    const int8_t *gamma, const int8_t *beta, const ln_consts_t *k)
+/* Pass 1: sum, minimum and maximum of the row. */
+static NOINLINE int64_t ln_stats(const int32_t *x, int dim, int32_t *lo_out, int32_t *hi_out)
 {
     int64_t sum = 0;
-    int32_t lo = x[0], hi = x[0], mean, sh, ih, il, mg = k->mg;
-    uint32_t peak, root, top = 0;
-    uint64_t q, squares = 0, inv;
+    int32_t lo = x[0], hi = x[0];
     for (int i = 0; i < dim; i++) {
         int32_t v = x[i];
         sum += v;
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
     }
+    *lo_out = lo;
+    *hi_out = hi;
+    return sum;
+}
+
+/* Pass 2: c = (x - mean) >> sh into out, and the sum of c^2 (each <= 2^30). */
+static NOINLINE uint64_t ln_center(int32_t *out, const int32_t *x, int dim, int32_t mean,
+                                   int32_t sh)
+{
+    uint64_t squares = 0;
+    for (int i = 0; i < dim; i++) {
+        int32_t c = (x[i] - mean) >> sh;
+        out[i] = c;
+        squares += (uint32_t)(c * c);
+    }
+    return squares;
+}
+
+/* Pass 3, c in io[] -> output: n = round_shift(c * inv, 20), t = gamma * n,
+ * y = round_shift(t * mg, sg), out = y + beta term; *amax gets max |out|.
+ * ln_scale_hi for sg >= 16; ln_scale_lo for sg < 16 stops at the first
+ * element outside its bound and returns its index (dim when none). */
+typedef struct {
+    int32_t ih, il, mg, half_a, half_b, down, s;
+    const int32_t *b_term;
+} ln_pass_t;
+
+static NOINLINE uint32_t ln_scale_hi(int32_t *io, int dim, const int8_t *gamma,
+                                     const int8_t *beta, const ln_pass_t *p, uint32_t top)
+{
+    const int32_t ih = p->ih, il = p->il, mg = p->mg, half_a = p->half_a;
+    const int32_t half_b = p->half_b, down = p->down;
+    const int32_t *b_term = p->b_term + 1;
+    for (int i = 0; i < dim; i++) {
+        int32_t c = io[i];
+        int32_t t = gamma[i] * ((c * ih + 8 + ((c * il) >> 16)) >> 4);
+        int32_t v = ((mg * (t >> 16) + half_a + ((((mg * (t & 0xffff)) >> 1) + half_b) >> 15))
+                     >> down) + b_term[beta[i]];
+        io[i] = v;
+        top = ftv_abs32(v) > top ? ftv_abs32(v) : top;
+    }
+    return top;
+}
+
+static NOINLINE int ln_scale_lo(int32_t *io, int i, int dim, const int8_t *gamma,
+                                const int8_t *beta, const ln_pass_t *p, uint32_t *top_io)
+{
+    const int32_t ih = p->ih, il = p->il, mg = p->mg, half = p->half_b, s = p->s;
+    const int32_t *b_term = p->b_term + 1;
+    uint32_t top = *top_io;
+    for (; i < dim; i++) {
+        int32_t c = io[i];
+        int32_t t = gamma[i] * ((c * ih + 8 + ((c * il) >> 16)) >> 4);
+        int32_t hi = mg * (t >> 16), v;
+        if ((uint32_t)((hi >> (13 + s)) + 1) > 1u)     /* A << (16 - s) outside +-2^29 */
+            break;
+        v = (int32_t)((uint32_t)hi << (16 - s)) + ((mg * (t & 0xffff) + half) >> s)
+            + b_term[beta[i]];
+        io[i] = v;
+        top = ftv_abs32(v) > top ? ftv_abs32(v) : top;
+    }
+    *top_io = top;
+    return i;
+}
+
+/* One LayerNorm row (docs/arithmetic.md section 4) in 32-bit arithmetic,
+ * into out, returning max |out| in *amax; returns 0 for the rows it does
+ * not take, which go through ftv_layer_norm_ref:
+ *   - max x - min x < 2^31: the mean (the rounded average) lies in
+ *     [min x, max x], so every x - mean and the peak fit an int32;
+ *   - |c| <= 2^15, so c^2 <= 2^30 is exact in uint32 (the sum in 64 bits);
+ *   - inv < 2^31: c * inv through the 16-bit halves of inv, as mul_round
+ *     does with s = 20: n = (c * (inv >> 16) + 8 + ((c * (inv & 0xffff)) >> 16)) >> 4,
+ *     |n| < 2^27;  a root of 0 means every c is 0 (n = 0 whatever inv is);
+ *   - the gamma and beta terms as ln_consts says; elements that ln_scale_lo
+ *     declines take the 64-bit formula. */
+static int ln_row32(int32_t *out, uint32_t *amax, const int32_t *x, int dim,
+                    const int8_t *gamma, const int8_t *beta, const ln_consts_t *k)
+{
+    int32_t lo, hi, mean, sh;
+    int64_t sum = ln_stats(x, dim, &lo, &hi);
+    uint32_t peak, root, top = 0;
+    uint64_t q, inv;
+    ln_pass_t p;
     if ((int64_t)hi - lo > FTV_INT32_MAX)
         return 0;
     q = ftv_udiv64((sum < 0 ? 0u - (uint64_t)sum : (uint64_t)sum) + ((uint32_t)dim >> 1),
@@ -490,26 +565,32 @@ static int ln_row32(int32_t *out, uint32_t *amax, const int32_t *x, int dim,
     sh = ftv_bitlen64(peak) - 15;
     if (sh < 0)
         sh = 0;
-    for (int i = 0; i < dim; i++) {
-        int32_t c = (x[i] - mean) >> sh;
-        squares += (uint32_t)(c * c);
-    }
-    root = ftv_isqrt64(squares);
+    root = ftv_isqrt64(ln_center(out, x, dim, mean, sh));
     inv = root ? ftv_udiv64((uint64_t)k->k_dim << FTV_LN_INV_SHIFT, root) : 0;
     if (inv > (uint64_t)FTV_INT32_MAX)
         return 0;
-    ih = (int32_t)(inv >> 16);
-    il = (int32_t)(inv & 0xffff);
-    for (int i = 0; i < dim; i++) {
-        int32_t c = (x[i] - mean) >> sh;
-        int32_t n = (c * ih + 8 + ((c * il) >> 16)) >> 4;
-        int32_t t = gamma[i] * n, y, v;
-        if (!mul_round(&y, mg, t >> 16, t & 0xffff, &k->plan))
-            y = ftv_sat32(ftv_round_shift(ftv_mul64(t, ftv_mult_mant(k->word_g)),
-                                          ftv_mult_shift(k->word_g)));
-        v = sat_add32(y, k->b_term[beta[i] + 1]);
-        out[i] = v;
-        top = ftv_abs32(v) > top ? ftv_abs32(v) : top;
+    p.ih = (int32_t)(inv >> 16);
+    p.il = (int32_t)(inv & 0xffff);
+    p.mg = k->mg;
+    p.half_a = k->plan.half_a;
+    p.half_b = k->plan.half_b;
+    p.down = k->plan.down;
+    p.s = k->sg;
+    p.b_term = k->b_term;
+    if (k->sg >= 16) {
+        top = ln_scale_hi(out, dim, gamma, beta, &p, 0);
+    } else {
+        int i = 0;
+        while ((i = ln_scale_lo(out, i, dim, gamma, beta, &p, &top)) < dim) {
+            int32_t c = out[i];
+            int32_t t = gamma[i] * ((c * p.ih + 8 + ((c * p.il) >> 16)) >> 4);
+            int64_t y = ftv_round_shift(ftv_mul64(t, ftv_mult_mant(k->word_g)),
+                                        ftv_mult_shift(k->word_g));
+            int32_t v = ftv_sat32(ftv_add64(y, k->b_term[beta[i] + 1]));
+            out[i] = v;
+            top = ftv_abs32(v) > top ? ftv_abs32(v) : top;
+            i++;
+        }
     }
     *amax = top;
     return 1;
