@@ -326,6 +326,62 @@ static NOINLINE int requant_hot_add(int32_t *out_t, const int32_t *acc_t, int o,
     return requant_hot(out_t, acc_t, o, n_out, bias, r, 1);
 }
 
+/* The per-row-word counterpart of requant_hot (the LayerScale-folded
+ * layers), for rows where every word has |m| <= 2^15 and 17 <= s_o - sh
+ * <= 63: y = 0 for s_o - sh >= 47 (mround_zero), else requant_hot's
+ * formula with the word's own gain; the same bounds, no saturation test. */
+static inline int requant_hot_words(int32_t *out_t, const int32_t *acc_t, int o, int n_out,
+                                    const int16_t *bias, const int32_t *mult,
+                                    const hot_row_t *r, int add)
+{
+    const int32_t a = r->a, sh = r->sh, b_half = r->b_half, b_down = r->b_down;
+    for (; o < n_out; o++) {
+        int32_t x = acc_t[o], w = mult[o], s = ftv_mult_shift(w) - sh, v;
+        if ((uint32_t)((x >> 15) + 1) > 1u)       /* x outside [-2^15, 2^15) */
+            break;
+        v = ((int32_t)bias[o] + b_half) >> b_down;
+        if (s < 47) {
+            int32_t g = a * ftv_mult_mant(w);
+            v += (x * (g >> 16) + (1 << (s - 17)) + ((x * (g & 0xffff)) >> 16)) >> (s - 16);
+        }
+        out_t[o] = add ? sat_add32(out_t[o], v) : v;
+    }
+    return o;
+}
+
+static NOINLINE int requant_words_set(int32_t *out_t, const int32_t *acc_t, int o, int n_out,
+                                      const int16_t *bias, const int32_t *mult,
+                                      const hot_row_t *r)
+{
+    return requant_hot_words(out_t, acc_t, o, n_out, bias, mult, r, 0);
+}
+
+static NOINLINE int requant_words_add(int32_t *out_t, const int32_t *acc_t, int o, int n_out,
+                                      const int16_t *bias, const int32_t *mult,
+                                      const hot_row_t *r)
+{
+    return requant_hot_words(out_t, acc_t, o, n_out, bias, mult, r, 1);
+}
+
+/* A row through requant_hot_words, its large accumulators one at a time. */
+static void requant_words_row(int32_t *out_t, const int32_t *acc_t, int n_out,
+                              const int16_t *bias, const int32_t *mult, const hot_row_t *r,
+                              int add)
+{
+    int o = 0;
+    for (;;) {
+        int32_t v;
+        o = add ? requant_words_add(out_t, acc_t, o, n_out, bias, mult, r)
+                : requant_words_set(out_t, acc_t, o, n_out, bias, mult, r);
+        if (o >= n_out)
+            return;
+        v = requant_one64(acc_t[o], r->a, mult[o], r->sh,
+                          ((int32_t)bias[o] + r->b_half) >> r->b_down);
+        out_t[o] = add ? sat_add32(out_t[o], v) : v;
+        o++;
+    }
+}
+
 /* A row through requant_hot, its large accumulators one at a time. */
 static void requant_hot_row(int32_t *out_t, const int32_t *acc_t, int n_out,
                             const int16_t *bias, const hot_row_t *r, int add)
@@ -348,7 +404,8 @@ static void requant_rows(int32_t *out, const int32_t *acc, const int32_t *row_a,
                          const int32_t *row_sh, int rows, int n_out, const int32_t *mult,
                          int per_row_mult, const int16_t *bias, int bias_frac, int add)
 {
-    int32_t bs = bias_frac - FTV_FRAC_BITS;
+    int32_t bs = bias_frac - FTV_FRAC_BITS, s_lo = 0, s_hi = 0;
+    int words_ok = 1;
     bias_plan_t bp;
     if (bs < -15 || bs > 31) {
         requant_rows64(out, acc, row_a, row_sh, rows, n_out, mult, per_row_mult, bias,
@@ -358,6 +415,18 @@ static void requant_rows(int32_t *out, const int32_t *acc, const int32_t *row_a,
     bp.up = bs < 0 ? -bs : 0;
     bp.down = bs > 0 ? bs : 0;
     bp.half = bs > 0 ? (int32_t)1 << (bs - 1) : 0;
+    /* per-row words: the range of their shifts and whether every mantissa
+     * is within 2^15, once per call */
+    if (per_row_mult) {
+        s_lo = 255;
+        s_hi = 0;
+        for (int o = 0; o < n_out; o++) {
+            int32_t m = ftv_mult_mant(mult[o]), sw = ftv_mult_shift(mult[o]);
+            words_ok = words_ok && m >= -32768 && m <= 32768;
+            s_lo = sw < s_lo ? sw : s_lo;
+            s_hi = sw > s_hi ? sw : s_hi;
+        }
+    }
     for (int t = 0; t < rows; t++) {
         int32_t a = row_a ? row_a[t] : 1;
         int32_t sh = row_a ? row_sh[t] : FTV_FRAC_BITS;
@@ -381,6 +450,14 @@ static void requant_rows(int32_t *out, const int32_t *acc, const int32_t *row_a,
             r.b_half = bp.half;
             r.b_down = bp.down;
             requant_hot_row(out_t, acc_t, n_out, bias, &r, add);
+        } else if (per_row_mult && words_ok && bias && bs >= 0 && s_lo - sh >= 17
+                   && s_hi - sh <= 63) {
+            hot_row_t r;
+            r.a = a;
+            r.sh = sh;
+            r.b_half = bp.half;
+            r.b_down = bp.down;
+            requant_words_row(out_t, acc_t, n_out, bias, mult, &r, add);
         } else if (!per_row_mult) {
             if (add)
                 requant_rows_shared(out_t, acc_t, n_out, a, sh, mult[0], bias, &bp, 1);

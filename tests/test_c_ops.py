@@ -187,6 +187,10 @@ def test_requant_fast_paths_at_their_edges(cops, per_row):
         bias = rng.integers(-32768, 32768, n_out).astype(np.int16)
         bias[:2] = [-32768, 32767]
         frac = int(rng.integers(-8, 48))
+        if trial % 4 == 1:  # every word in the 32-bit row loops' range (17 <= s - sh <= 63)
+            m = np.clip(m, -32768, 32768)
+            mult = ((m << 8) | rng.integers(33, 64, n_mult)).astype(np.int32)
+            frac = int(rng.integers(12, 44))
         want = _requant_reference(acc, mult, bias, frac, a, sh)
         want_static = _requant_reference(acc, mult, bias, frac)
         resid = x12_values(rng, (rows, n_out), "mixed")
