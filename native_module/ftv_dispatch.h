@@ -1,4 +1,6 @@
-/* The public matmul entry points and the one place that picks the variant.
+/* The one place that picks which variant of every kernel a build uses:
+ * the public matmul entry points below, and the unsuffixed op names of
+ * ftv_ops.h at the end of this file.
  *
  *   int ftv_matmul_tern2(x, w, out, n_tok, K, n_out, scratch, scratch_bytes)
  *   int ftv_matmul_tern3(x, w, out, n_tok, K, n_out, scratch, scratch_bytes)
@@ -12,8 +14,8 @@
  * means more rows per block, so fewer passes over x (see ftv_matmul.h).
  *
  * Build flags (define at most one):
- *   FTV_FORCE_REF  the plain `_ref` kernels (for debugging and as a
- *                  known-good fallback).
+ *   FTV_FORCE_REF  the plain `_ref` kernels and ops (for debugging and as a
+ *                  known-good fallback); FTV_OPS_REF_ONLY forces only the ops.
  *   FTV_USE_PIE    reserved for an ESP32-S3 PIE (128-bit SIMD) variant;
  *                  none exists yet, so this is a build error rather than
  *                  untested code.
@@ -23,6 +25,7 @@
 #define FTV_DISPATCH_H
 
 #include "ftv_matmul.h"
+#include "ftv_ops.h"
 
 #if defined(FTV_FORCE_REF) && defined(FTV_USE_PIE)
 #error "define at most one of FTV_FORCE_REF and FTV_USE_PIE"
@@ -92,5 +95,29 @@ static inline int ftv_matmul_tern3(const int8_t *x, const uint8_t *w,
     return ftv_matmul_tern3_lut(x, w, out, n_tok, K, n_out, scratch, scratch_bytes);
 #endif
 }
+
+/* ------------------------------------------------- ops (ftv_ops.h) */
+
+#if defined(FTV_FORCE_REF) || defined(FTV_OPS_REF_ONLY)
+#define ftv_quantize_rows        ftv_quantize_rows_ref
+#define ftv_requant              ftv_requant_ref
+#define ftv_requant_add          ftv_requant_add_ref
+#define ftv_layer_norm_quantize  ftv_layer_norm_quantize_ref
+#define ftv_gelu                 ftv_gelu_ref
+#define ftv_attention            ftv_attention_ref
+#else
+#define ftv_quantize_rows        ftv_quantize_rows_fast
+#define ftv_requant              ftv_requant_fast
+#define ftv_requant_add          ftv_requant_add_fast
+#define ftv_layer_norm_quantize  ftv_layer_norm_quantize_fast
+#define ftv_gelu                 ftv_gelu_fast
+#define ftv_attention            ftv_attention_fast
+#endif
+#define ftv_quantize_block       ftv_quantize_block_ref
+#define ftv_add_sat              ftv_add_sat_ref
+#define ftv_layer_norm           ftv_layer_norm_ref
+#define ftv_softmax_row          ftv_softmax_row_ref
+#define ftv_patch_gather         ftv_patch_gather_ref
+#define ftv_unpack_ternary       ftv_unpack_ternary_ref
 
 #endif /* FTV_DISPATCH_H */

@@ -15,9 +15,8 @@
  *     pointer it needs is NULL or a size is out of the range stated for it.
  *   - Input and output buffers must not overlap unless an op says so.
  *   - `_ref` ops are the plain readings of the spec; ops with a `_fast`
- *     twin are tested equal to it.  The unsuffixed names at the end of this
- *     file pick the variant a build uses (define FTV_OPS_REF_ONLY to force
- *     the `_ref` ones).
+ *     twin are tested equal to it.  The unsuffixed names are chosen in
+ *     ftv_dispatch.h, the one place that picks every kernel's variant.
  */
 #ifndef FTV_OPS_H
 #define FTV_OPS_H
@@ -176,29 +175,5 @@ int ftv_patch_gather_ref(int8_t *codes, const uint8_t *image, const int8_t *lut,
  * ftv_matmul.h) into int8 values in {-1, 0, 1}.  Bytes with invalid codes
  * decode to unspecified values in [-1, 2]; the file reader rejects them. */
 int ftv_unpack_ternary_ref(int8_t *out, const uint8_t *packed, int n, int layout);
-
-/* ------------------------------------------------------------- dispatch */
-
-#ifdef FTV_OPS_REF_ONLY
-#define ftv_quantize_rows        ftv_quantize_rows_ref
-#define ftv_requant              ftv_requant_ref
-#define ftv_requant_add          ftv_requant_add_ref
-#define ftv_layer_norm_quantize  ftv_layer_norm_quantize_ref
-#define ftv_gelu                 ftv_gelu_ref
-#define ftv_attention            ftv_attention_ref
-#else
-#define ftv_quantize_rows        ftv_quantize_rows_fast
-#define ftv_requant              ftv_requant_fast
-#define ftv_requant_add          ftv_requant_add_fast
-#define ftv_layer_norm_quantize  ftv_layer_norm_quantize_fast
-#define ftv_gelu                 ftv_gelu_fast
-#define ftv_attention            ftv_attention_fast
-#endif
-#define ftv_quantize_block       ftv_quantize_block_ref
-#define ftv_add_sat              ftv_add_sat_ref
-#define ftv_layer_norm           ftv_layer_norm_ref
-#define ftv_softmax_row          ftv_softmax_row_ref
-#define ftv_patch_gather         ftv_patch_gather_ref
-#define ftv_unpack_ternary       ftv_unpack_ternary_ref
 
 #endif /* FTV_OPS_H */
