@@ -5,7 +5,7 @@ import torch.nn as nn
 
 from ftervit.layers import (TernaryAttention, TernaryBitConv2d, TernaryLayerNorm, TernaryLinear,
                             set_quantizers)
-from ftervit.layers.quant import act_codes_per_token, ternary_scale
+from ftervit.layers.quant import act_codes_per_token, fake_act_per_token, ternary_scale
 
 
 def _codes(values, scale):
@@ -126,3 +126,22 @@ def test_exact_attention_rounds_probabilities():
     # both quantize q/k/v identically; the exact form differs only by 2**-15 probability steps
     torch.testing.assert_close(exact, fused, atol=2e-3, rtol=0)
     assert not torch.equal(exact, fused)
+
+
+def test_inference_reuses_the_ternary_weight_until_it_changes():
+    from ftervit.layers.quant import fake_ternary
+
+    lin = TernaryLinear.from_float(nn.Linear(12, 5))
+    x = torch.randn(3, 12)
+
+    def expected():
+        return nn.functional.linear(fake_act_per_token(x), fake_ternary(lin.weight), lin.bias)
+
+    with_grad = lin(x).detach()
+    with torch.no_grad():
+        torch.testing.assert_close(lin(x), with_grad, rtol=0, atol=0)
+        first = lin._frozen_weight()
+        assert lin._frozen_weight() is first          # reused, not recomputed
+        lin.weight.mul_(-1)                           # an in-place update (optimizer step)
+        torch.testing.assert_close(lin(x), expected(), rtol=0, atol=0)
+        assert lin._frozen_weight() is not first

@@ -36,7 +36,27 @@ class TernaryLinear(nn.Linear):
     def quantized_weight(self) -> torch.Tensor:
         return fake_ternary(self.weight) if self.quant_weight else self.weight
 
+    def _frozen_weight(self) -> torch.Tensor:
+        """The ternary weight for forwards without autograd, computed once and reused
+        until the float weight changes (in place, moved or replaced), so evaluation
+        does not re-quantize every matrix on every batch."""
+        w = self.weight
+        key = (w._version, w.data_ptr(), w.dtype, w.device)
+        cached = self.__dict__.get("_frozen")
+        if cached is None or cached[0] != key:
+            cached = (key, fake_ternary(w.detach()))
+            self.__dict__["_frozen"] = cached
+        return cached[1]
+
+    def _inference_path(self) -> bool:
+        return (self.quant_weight and not torch.is_grad_enabled()
+                and not torch.compiler.is_compiling() and not (self.fast and self.int8_matmul))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._inference_path():
+            if self.quant_act:
+                x = fake_act_per_token(x)
+            return F.linear(x, self._frozen_weight(), self.bias)
         if self.fast:
             return self._fast_forward(x)
         if self.quant_act:
