@@ -875,60 +875,160 @@ static inline void unmix4(int32_t *out, uint32_t e0, uint32_t e1, uint32_t e2, u
         e3 += c_ * (w_ >> 24); \
     } while (0)
 
-/* Scores of one query row: z[j] = sat32(round_shift(dot_j * gain, shift)),
- * returning max z.  dot_j = sum_d q[d] * k_j[d] = sum q * (k + 128) - 128 sum q
- * (|dot| <= 127^2 * hd < 2^31 for hd <= 2^17). */
-static int32_t attn_scores(int32_t *z, const int32_t *q, attn_fast_scratch_t s, int n, int hd,
-                           int32_t qsum, const scale_t *scale)
+/* sat32(round_shift(v * gain, s)) for many v of |v| < 2^b (16 <= b <= 23)
+ * and one gain and s, on 32-bit words, for 0 <= gain < 2^31 and
+ * 17 <= s <= 47.  With u = v + 2^b in [1, 2^(b+1)), u = uh 2^16 + ul and
+ * gain = gh 2^16 + gl (all unsigned, uh < 2^8, gh < 2^15):
+ *   v gain + 2^(s-1) = 2^16 M + (ul gl mod 2^16),
+ *   M = 2^16 uh gh + ul gh + uh gl + (ul gl >> 16) + C,
+ *   C = 2^(s-17) - 2^(b-16) gain = c_hi 2^16 + c_lo, 0 <= c_lo < 2^16,
+ * so z = floor(M / 2^(s-16)) (s >= 16).  With
+ *   mid = ul gh + uh gl + (ul gl >> 16) + c_lo < 2^31 + 2^25 (no wrap),
+ *   X = uh gh + c_hi + (mid >> 16) (|X| < 2^23, as |v gain| < 2^54),
+ * M = 2^16 X + (mid mod 2^16), and z = X >> (s - 32) for s >= 32,
+ * z = X 2^(32-s) + ((mid << 16) >> s) otherwise (modulo 2^32, exact as z
+ * fits).  No saturation: when s > b or gain < 2^(s+30-b),
+ * |v gain| < 2^(s+30) and |z| <= 2^30. */
+typedef struct {
+    uint32_t gl, gh, c_lo;
+    int32_t c_hi, s, ok;
+} zplan_t;
+
+static zplan_t zplan(int64_t gain, int32_t s, int32_t b)
 {
-    int32_t top = -FTV_INT32_MAX, dot[4];
-    uint32_t bias = (uint32_t)qsum << 7;
+    zplan_t p;
+    int64_t c;
+    p.ok = b >= 16 && b <= 23 && gain >= 0 && gain <= FTV_INT32_MAX && s >= 17 && s <= 47
+        && (s > b || (gain >> (s + 30 - b)) == 0);
+    p.gl = p.gh = p.c_lo = 0;
+    p.c_hi = 0;
+    p.s = s;
+    if (!p.ok)
+        return p;
+    p.gl = (uint32_t)gain & 0xffffu;
+    p.gh = (uint32_t)gain >> 16;
+    c = ((int64_t)1 << (s - 17)) - (gain << (b - 16));
+    p.c_lo = (uint32_t)(c & 0xffff);
+    p.c_hi = (int32_t)(c >> 16);   /* arithmetic: floor(c / 2^16) */
+    return p;
+}
+
+/* Scores: |dot| <= 127^2 hd < 2^21 for hd <= 130. */
+#define ZPLAN_BITS 21
+#define ZPLAN_BIAS ((uint32_t)1 << ZPLAN_BITS)
+/* Attention outputs: |o| <= 127 sum p < 2^23 when sum p < 2^16. */
+#define OPLAN_BITS 23
+
+/* z of u = dot + 2^21 (see zplan), for s >= 32 (ZSCALE_HI, sr = s - 32)
+ * and s < 32 (ZSCALE_LO, p2 = 2^(32-s)). */
+#define ZSCALE_X(x, mid, u_, gl, gh, c_lo, c_hi) do { \
+        uint32_t u__ = (u_), ul__ = u__ & 0xffffu, uh__ = u__ >> 16; \
+        uint32_t ll__ = ul__ * (gl); \
+        mid = ul__ * (gh) + uh__ * (gl) + (ll__ >> 16) + (c_lo); \
+        x = (int32_t)(uh__ * (gh)) + (c_hi) + (int32_t)(mid >> 16); \
+    } while (0)
+#define ZSCALE_HI(z, u_, gl, gh, c_lo, c_hi, sr) do { \
+        uint32_t m__; int32_t x__; \
+        ZSCALE_X(x__, m__, u_, gl, gh, c_lo, c_hi); \
+        (z) = x__ >> (sr); \
+    } while (0)
+#define ZSCALE_LO(z, u_, gl, gh, c_lo, c_hi, p2, s) do { \
+        uint32_t m__; int32_t x__; \
+        ZSCALE_X(x__, m__, u_, gl, gh, c_lo, c_hi); \
+        (z) = (int32_t)((uint32_t)x__ * (p2) + ((m__ << 16) >> (s))); \
+    } while (0)
+
+static int32_t zscale(const zplan_t *p, uint32_t u)
+{
+    int32_t z;
+    if (p->s >= 32)
+        ZSCALE_HI(z, u, p->gl, p->gh, p->c_lo, p->c_hi, p->s - 32);
+    else
+        ZSCALE_LO(z, u, p->gl, p->gh, p->c_lo, p->c_hi, (uint32_t)1 << (32 - p->s), p->s);
+    return z;
+}
+
+/* Dots of one query row, offset: z[j] = dot_j + off (modulo 2^32), returning
+ * the largest z[j] as unsigned.  dot_j = sum_d q[d] * k_j[d]
+ * = sum q * (k + 128) - 128 sum q (|dot| <= 127^2 * hd < 2^31 for
+ * hd <= 2^17). */
+static uint32_t attn_scores(int32_t *z, const int32_t *q, attn_fast_scratch_t s, int n, int hd,
+                            int32_t qsum, uint32_t off)
+{
+    uint32_t top = 0;
+    uint32_t bias = ((uint32_t)qsum << 7) - off;
     int n4 = n & ~3, hd2 = hd & ~1;
-    for (int j = 0; j < n; j += 4) {
-        int cnt = j < n4 ? 4 : n - j;
-        if (j < n4) {
-            const uint32_t *w = s.kw + (size_t)(j >> 2) * (size_t)hd;
-            uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-            int d = 0;
-            for (; d < hd2; d += 2) {
-                MAC4(e0, e1, e2, e3, (uint32_t)q[d], w[d]);
-                MAC4(e0, e1, e2, e3, (uint32_t)q[d + 1], w[d + 1]);
-            }
-            for (; d < hd; d++)
-                MAC4(e0, e1, e2, e3, (uint32_t)q[d], w[d]);
-            unmix4(dot, e0, e1, e2, e3, bias);
-        } else {
-            for (int i = 0; i < cnt; i++) {
-                const int8_t *kj = s.k_tail + (size_t)(j - n4 + i) * (size_t)hd;
-                int32_t acc = 0;
-                for (int d = 0; d < hd; d++)
-                    acc += q[d] * kj[d];
-                dot[i] = acc;
-            }
+    for (int j = 0; j < n4; j += 4) {
+        const uint32_t *w = s.kw + (size_t)(j >> 2) * (size_t)hd;
+        uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+        int d = 0;
+        for (; d < hd2; d += 2) {
+            MAC4(e0, e1, e2, e3, (uint32_t)q[d], w[d]);
+            MAC4(e0, e1, e2, e3, (uint32_t)q[d + 1], w[d + 1]);
         }
-        for (int i = 0; i < cnt; i++) {
-            int32_t v = scale_apply(scale, dot[i]);
-            z[j + i] = v;
-            top = v > top ? v : top;
-        }
+        for (; d < hd; d++)
+            MAC4(e0, e1, e2, e3, (uint32_t)q[d], w[d]);
+        unmix4(z + j, e0, e1, e2, e3, bias);
+        for (int i = 0; i < 4; i++)
+            top = (uint32_t)z[j + i] > top ? (uint32_t)z[j + i] : top;
+    }
+    for (int j = n4; j < n; j++) {
+        const int8_t *kj = s.k_tail + (size_t)(j - n4) * (size_t)hd;
+        int32_t acc = 0;
+        for (int d = 0; d < hd; d++)
+            acc += q[d] * kj[d];
+        z[j] = (int32_t)((uint32_t)acc + off);
+        top = (uint32_t)z[j] > top ? (uint32_t)z[j] : top;
     }
     return top;
 }
+
+/* e = EXP2[d & 255] >> (d >> 8) for d = top - z < 2^12, else 0. */
+#define EXP2_TERM(e, top, z) do { \
+        uint32_t d__ = (uint32_t)(top) - (uint32_t)(z), w__ = d__ >> FTV_SCORE_FRAC_BITS; \
+        (e) = w__ < 16 ? (uint32_t)ftv_exp2_table[d__ & (FTV_EXP2_SIZE - 1)] >> w__ : 0; \
+    } while (0)
 
 /* softmax_row of z (given its max), in place: e from the exp2 table, then
  * p = round_shift(e * R, 31) with e <= 2^15 and R = udiv(2^46, sum e) <= 2^31,
  * split as R = Rh 2^16 + Rl:  (e R + 2^30) >> 31
  *   = (e Rh + ((e Rl + 2^30) >> 16)) >> 15,  e Rh <= 2^30, e Rl + 2^30 < 2^32.
- * The sum of e is at most 2^15 * n < 2^32.  Returns the sum of p (mod 2^32). */
-static uint32_t attn_softmax16(int32_t *z, int n, int32_t top)
+ * The sum of e is at most 2^15 * n < 2^32.  Returns the sum of p (mod 2^32).
+ * With zp, z holds dot + 2^21 and each score is scaled here (ZSCALE_*),
+ * the first pass then reading each dot once. */
+static uint32_t attn_softmax16(int32_t *z, int n, int32_t top, const zplan_t *zp)
 {
     uint32_t sum = 0, recip, rh, rl, psum = 0;
-    for (int j = 0; j < n; j++) {
-        uint32_t d = (uint32_t)top - (uint32_t)z[j];
-        uint32_t whole = d >> FTV_SCORE_FRAC_BITS;
-        uint32_t e = whole < 16 ? (uint32_t)ftv_exp2_table[d & (FTV_EXP2_SIZE - 1)] >> whole : 0;
-        z[j] = (int32_t)e;
-        sum += e;
+    if (!zp) {
+        for (int j = 0; j < n; j++) {
+            uint32_t e;
+            EXP2_TERM(e, top, z[j]);
+            z[j] = (int32_t)e;
+            sum += e;
+        }
+    } else if (zp->s >= 32) {
+        const uint32_t gl = zp->gl, gh = zp->gh, c_lo = zp->c_lo;
+        const int32_t c_hi = zp->c_hi, sr = zp->s - 32;
+        for (int j = 0; j < n; j++) {
+            int32_t v;
+            uint32_t e;
+            ZSCALE_HI(v, (uint32_t)z[j], gl, gh, c_lo, c_hi, sr);
+            EXP2_TERM(e, top, v);
+            z[j] = (int32_t)e;
+            sum += e;
+        }
+    } else {
+        const uint32_t gl = zp->gl, gh = zp->gh, c_lo = zp->c_lo;
+        const uint32_t p2 = (uint32_t)1 << (32 - zp->s);
+        const int32_t c_hi = zp->c_hi, zs = zp->s;
+        for (int j = 0; j < n; j++) {
+            int32_t v;
+            uint32_t e;
+            ZSCALE_LO(v, (uint32_t)z[j], gl, gh, c_lo, c_hi, p2, zs);
+            EXP2_TERM(e, top, v);
+            z[j] = (int32_t)e;
+            sum += e;
+        }
     }
     recip = (uint32_t)ftv_udiv64((uint64_t)1 << (2 * FTV_PROB_FRAC_BITS + 16), sum);
     rh = recip >> 16;
@@ -996,21 +1096,25 @@ int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_head
         uint32_t k_amax = block_amax(k_col, n_tok, head_dim, stride);
         uint32_t v_amax = block_amax(v_col, n_tok, head_dim, stride);
         scale_t out_scale;
+        zplan_t op;
 
         row_scale(k_amax, &k_a, &k_sh);
         row_scale(v_amax, &v_a, &v_sh);
         attn_pack_kv(s, k_col, v_col, n_tok, head_dim, stride, k_amax, v_amax);
         out_scale = scale_plan((int64_t)v_a * FTV_INV127_MANT,
                                FTV_INV127_SHIFT + FTV_PROB_FRAC_BITS - v_sh);
+        op = zplan((int64_t)v_a * FTV_INV127_MANT,
+                   FTV_INV127_SHIFT + FTV_PROB_FRAC_BITS - v_sh, OPLAN_BITS);
 
         for (int t = 0; t < n_tok; t++) {
             const int32_t *q_t = q_col + (size_t)t * stride;
             int32_t q_a, q_sh, top, qsum = 0;
             int32_t *out_t = out + (size_t)t * dim + (size_t)h * (size_t)head_dim;
             const int8_t *q8 = (const int8_t *)s.q;
-            uint32_t amax = row_amax(q_t, head_dim), psum;
+            uint32_t amax = row_amax(q_t, head_dim), psum, top_u;
             int64_t gain;
             scale_t scale;
+            zplan_t zp;
             row_scale(amax, &q_a, &q_sh);
             quant_row32((int8_t *)s.q, q_t, head_dim, amax);
             for (int d = head_dim - 1; d >= 0; d--) {   /* widen in place, top down */
@@ -1020,11 +1124,36 @@ int ftv_attention_fast(int32_t *out, const int32_t *qkv, int n_tok, int num_head
             }
             gain = ftv_round_shift(ftv_mul64((int64_t)q_a * k_a, m_l), 16);
             scale = scale_plan(gain, s_l - q_sh - k_sh);
-            top = attn_scores(s.p, s.q, s, n_tok, head_dim, qsum, &scale);
-            psum = attn_softmax16(s.p, n_tok, top);
+            zp = zplan(gain, s_l - q_sh - k_sh, head_dim <= 130 ? ZPLAN_BITS : 0);
+            top_u = attn_scores(s.p, s.q, s, n_tok, head_dim, qsum, zp.ok ? ZPLAN_BIAS : 0);
+            if (zp.ok) {
+                top = zscale(&zp, top_u);   /* gain >= 0: z grows with dot */
+            } else {
+                top = -FTV_INT32_MAX;
+                for (int j = 0; j < n_tok; j++) {
+                    int32_t v = scale_apply(&scale, s.p[j]);
+                    s.p[j] = v;
+                    top = v > top ? v : top;
+                }
+            }
+            psum = attn_softmax16(s.p, n_tok, top, zp.ok ? &zp : NULL);
             attn_weighted_sum(s.q, s.p, s, n_tok, head_dim, psum);
-            for (int d = 0; d < head_dim; d++)
-                out_t[d] = scale_apply(&out_scale, s.q[d]);
+            if (op.ok && psum < (1u << 16)) {
+                const uint32_t gl = op.gl, gh = op.gh, c_lo = op.c_lo;
+                const int32_t c_hi = op.c_hi, os = op.s;
+                const uint32_t ob = (uint32_t)1 << OPLAN_BITS;
+                if (os >= 32) {
+                    for (int d = 0; d < head_dim; d++)
+                        ZSCALE_HI(out_t[d], (uint32_t)s.q[d] + ob, gl, gh, c_lo, c_hi, os - 32);
+                } else {
+                    for (int d = 0; d < head_dim; d++)
+                        ZSCALE_LO(out_t[d], (uint32_t)s.q[d] + ob, gl, gh, c_lo, c_hi,
+                                  (uint32_t)1 << (32 - os), os);
+                }
+            } else {
+                for (int d = 0; d < head_dim; d++)
+                    out_t[d] = scale_apply(&out_scale, s.q[d]);
+            }
         }
     }
     return FTV_OK;

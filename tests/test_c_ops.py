@@ -331,6 +331,35 @@ def test_attention(cops, n, heads, hd, kind):
             _eq(cops.attention(qkv, heads, logit_mult, impl=impl), want)
 
 
+@pytest.mark.parametrize("n,heads,hd", [(1, 1, 1), (1, 2, 64), (2, 1, 3), (5, 1, 130),
+                                        (6, 1, 131), (9, 2, 7), (4, 1, 64), (13, 1, 33)])
+def test_attention_scaling_paths(cops, n, heads, hd):
+    """Score and output scaling of the fast attention across its paths: logit shifts
+    from below 17 to above 47 (each score shift once, with the row and block shifts of
+    Q, K, V magnitudes from 1 to 2^31 - 1), tiny to 24-bit mantissas, negative ones,
+    rows of different magnitudes in one head."""
+    rng = np.random.default_rng(9000 + n * 131 + heads * 7 + hd)
+    mags = [1, 127, 1 << 12, 1 << 16, (1 << 17) + 1, 1 << 21, 1 << 26, INT32_MAX]
+    cases = []
+    for mag in mags:
+        qkv = rng.integers(-mag, mag, (n, 3 * heads * hd), endpoint=True).astype(np.int32)
+        qkv[0, ::2] = mag
+        qkv[-1, 1::3] = -mag
+        cases.append(qkv)
+    rows = np.array([mags[i % len(mags)] for i in range(n)], np.int64)[:, None]
+    cases.append((rng.integers(-(1 << 20), 1 << 20, (n, 3 * heads * hd), endpoint=True)
+                  * rows >> 20).astype(np.int32))
+    mants = [1, 3, 1 << 14, 1 << 15, (1 << 23) - 1, -(1 << 14), 0]
+    for qkv in cases:
+        shifts = list(rng.choice(np.arange(0, 70), 8, replace=False)) + [16, 17, 31, 32, 47, 48]
+        for m in mants:
+            for sl in shifts:
+                logit_mult = int((m << 8) | int(sl))
+                want = ref.attention(qkv, heads, logit_mult)
+                for impl in ("ref", "fast"):
+                    _eq(cops.attention(qkv, heads, logit_mult, impl=impl), want)
+
+
 # ------------------------------------------------------------ patch embedding
 @pytest.mark.parametrize("img,chans,patch", [(1, 1, 1), (6, 3, 3), (28, 1, 4), (32, 3, 8),
                                              (10, 2, 5), (7, 3, 7)])
