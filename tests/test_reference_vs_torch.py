@@ -6,17 +6,15 @@ import torch
 
 import ftervit.models  # noqa: F401
 from ftervit import ternarize
+from ftervit.faithfulness import torch_logits
 from ftervit.integerize import NotPackableError, integerize
 from ftervit.reference import forward, logits_to_float, topk
 from ftervit.reference.model import check_image
 
 
 def _torch_logits(model, image):
-    x = torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
-    mean = torch.tensor(model.ftervit_norm["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(model.ftervit_norm["std"]).view(1, -1, 1, 1)
-    with torch.no_grad():
-        return model((x - mean) / std)[0].numpy()
+    norm = model.ftervit_norm
+    return torch_logits(model, image[None], norm["mean"], norm["std"])[0]
 
 
 def _deit3_tiny():

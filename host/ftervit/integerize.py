@@ -61,12 +61,12 @@ def _linear(out, frac, name, lin, layerscale=None):
     w = lin.weight.detach().float()
     scale = ternary_scale(w)
     out[f"{name}.weight"] = ternary_codes(w, scale).to(torch.int8).numpy()
-    row_scale = scale.double() * torch.ones(w.shape[0], dtype=torch.float64) / ACT_QMAX
     bias = lin.bias.detach().double()
-    if layerscale is not None:
+    if layerscale is not None:  # folded: one multiplier per output row
         gamma = layerscale.gamma.detach().double()
-        row_scale, bias = row_scale * gamma, bias * gamma
-        out[f"{name}.mult"] = _mults(row_scale.numpy(), f"{name}.mult")
+        bias = bias * gamma
+        out[f"{name}.mult"] = _mults((scale.double() / ACT_QMAX * gamma).numpy(),
+                                     f"{name}.mult")
     else:
         out[f"{name}.mult"] = _mults([float(scale) / ACT_QMAX], f"{name}.mult")
     out[f"{name}.bias"], frac[f"{name}.bias"] = _q16(bias, f"{name}.bias")

@@ -44,6 +44,12 @@ def golden_for(imodel: IntegerModel, image: Optional[np.ndarray] = None,
     return Golden(logits=forward(imodel, image).astype(np.int32), image=image)
 
 
+def passes_golden(ftv: FtvModel, forward) -> bool:
+    """True if `forward(image) -> logits` reproduces the file's golden vector exactly."""
+    got = np.asarray(forward(ftv.golden_input()), dtype=np.int64)
+    return np.array_equal(got, ftv.golden.logits.astype(np.int64))
+
+
 def pack_model(model, path, layout: str = "tern3", labels=None,
                golden_image: Optional[np.ndarray] = None) -> FtvModel:
     """Write `model` (a full-ternary FTerViT) to `path`; returns the file as read back."""

@@ -19,17 +19,20 @@ def register(sub):
 
 
 def run(args) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from .. import faithfulness
     from ..checkpoint import load_model
     from ..cli import CommandError
-    from ..ftv import read_ftv
+    from ..pack import passes_golden
     from .run import load_runtime
 
     model, meta = load_model(args.checkpoint)
-    ftv = read_ftv(args.model)
+    backend = args.backend
+    if backend == "auto":
+        from .. import cbackend
+        backend = "c" if cbackend.available() else "numpy"
+    ftv, forward = load_runtime(args.model, backend)
     g = ftv.geometry
     if (meta["img_size"], meta["in_chans"], meta["num_classes"]) != \
             (g.img_size, g.in_chans, g.num_classes):
@@ -37,13 +40,7 @@ def run(args) -> int:
                            f"classes) was not packed from {args.checkpoint} "
                            f"({meta['img_size']}px, {meta['in_chans']} ch, "
                            f"{meta['num_classes']} classes)")
-    backend = args.backend
-    if backend == "auto":
-        from .. import cbackend
-        backend = "c" if cbackend.available() else "numpy"
-    _, forward = load_runtime(args.model, backend)
-    if ftv.golden is not None and not np.array_equal(
-            np.asarray(forward(ftv.golden_input()), np.int64), ftv.golden.logits.astype(np.int64)):
+    if ftv.golden is not None and not passes_golden(ftv, forward):
         raise CommandError(f"{args.model}: the {backend} runtime fails the golden vector")
     samples = faithfulness.uint8_samples(args.data, args.split, g.img_size, g.in_chans,
                                          args.limit)

@@ -39,7 +39,7 @@ def run(args) -> int:
     from ..deploy_plan import count_params
     from ..faithfulness import torch_logits
     from ..images import load_image
-    from ..pack import integer_model, pack_model
+    from ..pack import integer_model, pack_model, passes_golden
     from ..reference import forward
 
     model, meta = load_model(args.checkpoint)
@@ -65,9 +65,8 @@ def run(args) -> int:
         runtimes["C"] = cmodel.forward
     else:
         print("C backend   unavailable (no C compiler?): numpy reference only")
-    golden = ftv.golden.logits.astype(np.int64)
     for name, fn in runtimes.items():
-        ok = np.array_equal(np.asarray(fn(ftv.golden_input()), np.int64), golden)
+        ok = passes_golden(ftv, fn)
         print(f"self-test   golden vector on the {name} runtime: {'PASS' if ok else 'FAIL'}")
         if not ok:
             return 1

@@ -33,10 +33,9 @@ def load_runtime(path, backend: str):
 
 
 def run(args) -> int:
-    import numpy as np
-
     from ..cli import CommandError
     from ..images import load_image
+    from ..pack import passes_golden
     from ..reference import logits_to_float, topk
 
     ftv, forward = load_runtime(args.model, args.backend)
@@ -44,8 +43,7 @@ def run(args) -> int:
     if args.selftest:
         if ftv.golden is None:
             raise CommandError(f"{args.model} holds no golden vector")
-        got = forward(ftv.golden_input())
-        same = np.array_equal(np.asarray(got, np.int64), ftv.golden.logits.astype(np.int64))
+        same = passes_golden(ftv, forward)
         print(f"golden vector ({args.backend}): {'PASS' if same else 'FAIL'}")
         if not same:
             return 1
