@@ -14,7 +14,13 @@ backward, optimizer step) on random images and labels already on the GPU:
   how the teacher runs (amp: fp32 weights under autocast; bf16: weights cast once;
   fp8: FP8 tensor-core products), whether it runs one batch ahead on a second
   CUDA stream (overlap), and whether both are `torch.compile`d;
+* distill-floatstudent-*: the same distillation step with the float model as the
+  student (no quantizers at all): the ceiling that fusing the quantizers can reach;
 * teacher-*: the teacher's forward pass alone (inference throughput).
+
+`--profile` also records a few steps of each variant with the PyTorch profiler
+and prints where the GPU time goes (matrix products, attention, the compiled
+elementwise and reduction kernels, the optimizer), per step.
 
 Images per second are timed with CUDA events over --steps steps after --warmup
 steps (compilation happens in the warm-up).  A variant is skipped once
@@ -53,6 +59,7 @@ VARIANTS = {  # in the default running order: each compiled module is reused by 
     "distill-fast-bf16-overlap-compiled": ("distill", "fast", "bf16", True, True),
     "teacher-bf16-compiled": ("teacher", None, "bf16", False, True),
     "student-fast-compiled": ("student", "fast", None, False, True),
+    "distill-floatstudent-bf16-compiled": ("distill", "none", "bf16", False, True),
     "distill-fast-bf16-compiled": ("distill", "fast", "bf16", False, True),
     "distill-fast-fp8-overlap-compiled": ("distill", "fast", "fp8", True, True),
     "teacher-fp8-compiled": ("teacher", None, "fp8", False, True),
@@ -85,6 +92,8 @@ class Bench:
         self.students, self.teachers, self.compiled = {}, {}, {}
 
     def student(self, quant: str):
+        if quant == "none":
+            return self.float_model.train()
         if quant not in self.students:
             model = ternarize(copy.deepcopy(self.teacher_src)).train().to(self.device)
             if quant in ("fast", "int8"):
@@ -134,7 +143,8 @@ class Bench:
             teacher.stream = torch.cuda.Stream(self.device)
         elif not overlap:
             teacher.stream = None
-        return self._time_train(name, self.maybe_compiled(quant, model, compiled), model,
+        key = "float" if quant == "none" else quant
+        return self._time_train(name, self.maybe_compiled(key, model, compiled), model,
                                 teacher, overlap)
 
     def _time_train(self, name, fwd, params_of, teacher, overlap) -> dict:
@@ -188,9 +198,59 @@ class Bench:
         torch.cuda.synchronize(self.device)
         ms = start.elapsed_time(end)
         images = args.steps * args.batch * self.world
-        return {"variant": name, "img_per_s": round(images / (ms / 1000), 1), "gpus": self.world,
-                "ms_per_step": round(ms / args.steps, 2), "warmup_s": round(warm_s, 1),
-                "peak_mem_gib": round(torch.cuda.max_memory_allocated(self.device) / 2**30, 2)}
+        result = {"variant": name, "img_per_s": round(images / (ms / 1000), 1),
+                  "gpus": self.world, "ms_per_step": round(ms / args.steps, 2),
+                  "warmup_s": round(warm_s, 1),
+                  "peak_mem_gib": round(torch.cuda.max_memory_allocated(self.device) / 2**30, 2)}
+        if args.profile:
+            first = args.warmup + args.steps
+            result["profile_ms_per_step"] = profile_steps(
+                lambda i, st: one_step(first + i, st), state, args.profile)
+        return result
+
+
+# Kernel-name fragments that say which kind of work a CUDA kernel does, first match wins.
+KERNEL_KINDS = (
+    ("attention", ("flash", "fmha", "attention", "efficient_attention")),
+    ("matmul", ("gemm", "xmma", "cutlass", "nvjet", "cublas", "wgmma", "triton_tem", "_mm_")),
+    ("optimizer", ("multi_tensor", "adam", "foreach")),
+    ("compiled elementwise/reduction", ("triton",)),
+)
+
+
+def kernel_kind(name: str) -> str:
+    lowered = name.lower()
+    for kind, fragments in KERNEL_KINDS:
+        if any(f in lowered for f in fragments):
+            return kind
+    return "other"
+
+
+def profile_steps(one_step, state, steps: int) -> dict:
+    """GPU milliseconds per step spent in each kind of kernel, over `steps` profiled steps,
+    and (under "kernels") the 40 costliest kernels with their launches per step."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for i in range(steps):
+            state = one_step(i, state)
+        torch.cuda.synchronize()
+    totals, kernels = {}, []
+    for event in prof.key_averages():
+        us = getattr(event, "self_device_time_total", None)
+        if us is None:
+            us = getattr(event, "self_cuda_time_total", 0)
+        if us <= 0 or getattr(event, "device_type", None) is None:
+            continue
+        if "cuda" not in str(event.device_type).lower():
+            continue
+        kind = kernel_kind(event.key)
+        totals[kind] = totals.get(kind, 0.0) + us / 1000 / steps
+        kernels.append((round(us / 1000 / steps, 3), event.count / steps, event.key[:160]))
+    totals["total"] = sum(totals.values())
+    summary = {k: round(v, 2) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+    summary["launches"] = round(sum(k[1] for k in kernels))
+    summary["kernels"] = sorted(kernels, reverse=True)[:40]
+    return summary
 
 
 def main(argv=None) -> int:
@@ -205,10 +265,15 @@ def main(argv=None) -> int:
     p.add_argument("--time-budget", type=float, default=480.0,
                    help="skip the remaining variants after this many seconds")
     p.add_argument("--json", default=None, help="write the results here as well")
+    p.add_argument("--inductor", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a torch._inductor.config option (int, float, True/False or text)")
+    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                   help="also profile STEPS steps of each variant and print GPU time by kernel kind")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_train_throughput: needs a CUDA GPU", file=sys.stderr)
         return 2
+    set_inductor_options(args.inductor, p)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -248,7 +313,45 @@ def main(argv=None) -> int:
         rel = f"{100 * r['img_per_s'] / ref:.0f} %" if ref else "-"
         print(f"{r['variant']:<38} {r['img_per_s']:>9,.0f} {r['ms_per_step']:>8.1f} {rel:>9} "
               f"{r['peak_mem_gib']:>8.1f}")
+    print_profiles(results)
     return 0
+
+
+def set_inductor_options(pairs, parser) -> None:
+    import torch._inductor.config as config
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        *path, name = key.split(".")
+        owner = config
+        for part in path:
+            owner = getattr(owner, part, None)
+        if not sep or owner is None or not hasattr(owner, name):
+            parser.error(f"--inductor {pair!r}: expected KEY=VALUE with a known inductor option")
+        value = {"true": True, "false": False}.get(text.lower(), text)
+        if isinstance(value, str):
+            for kind in (int, float):
+                try:
+                    value = kind(text)
+                    break
+                except ValueError:
+                    pass
+        setattr(owner, name, value)
+
+
+def print_profiles(results) -> None:
+    profiled = [r for r in results if r.get("profile_ms_per_step")]
+    if not profiled:
+        return
+    kinds = []
+    for r in profiled:
+        kinds += [k for k in r["profile_ms_per_step"]
+                  if k not in kinds and k not in ("total", "launches", "kernels")]
+    kinds += ["total", "launches"]
+    print(f"\nGPU ms per step by kernel kind (profiled steps)\n{'variant':<38} "
+          + " ".join(f"{k[:14]:>14}" for k in kinds))
+    for r in profiled:
+        row = r["profile_ms_per_step"]
+        print(f"{r['variant']:<38} " + " ".join(f"{row.get(k, 0.0):>14.2f}" for k in kinds))
 
 
 if __name__ == "__main__":
