@@ -94,3 +94,15 @@ def test_fast_conv_equals_reference():
     torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(x.grad, g_ref[0])
     torch.testing.assert_close(conv.weight.grad, g_ref[1])
+
+
+@pytest.mark.parametrize("width", [384, 1024, 1536, 1500, 2048])
+def test_chunked_row_maximum_equals_the_plain_one(width):
+    from ftervit.layers.fast import row_absmax, ste_act_per_token
+    from ftervit.layers.quant import act_codes_per_token
+    torch.manual_seed(width)
+    x = torch.randn(5, 7, width) * torch.logspace(-3, 2, width)
+    x[0, 0, width - 1] = -1e4  # the extreme in the last chunk, negative
+    assert torch.equal(row_absmax(x), x.abs().amax(dim=-1, keepdim=True))
+    codes, scale = act_codes_per_token(x)
+    torch.testing.assert_close(ste_act_per_token(x), codes * scale, atol=0, rtol=0)

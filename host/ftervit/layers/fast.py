@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 from torch.autograd import Function
 
-from .quant import ACT_QMAX, EPS, act_codes_per_token, ternary_codes, ternary_scale
+from .quant import ACT_QMAX, EPS, ternary_codes, ternary_scale
 
 
 class _TernarySTE(Function):
@@ -36,11 +36,27 @@ class _TernarySTE(Function):
         return grad, None
 
 
+# Inductor reduces rows of at most 1024 values in one pass; wider rows (the MLP's hidden
+# layer, 4 x 384 = 1536 in DeiT-S) get a looped kernel that reads the row, and recomputes
+# whatever was fused into it (the GELU), twice.  Taking the row maximum in chunks of this
+# width keeps each reduction one pass; a maximum is exact in any order, so values are equal.
+ROW_CHUNK = 512
+
+
+def row_absmax(x: torch.Tensor) -> torch.Tensor:
+    """max |x| over the last dim (kept), in chunks of ROW_CHUNK when the row is wider than 1024."""
+    n = x.shape[-1]
+    if n > 1024 and n % ROW_CHUNK == 0:
+        chunked = x.abs().unflatten(-1, (n // ROW_CHUNK, ROW_CHUNK)).amax(dim=-1)
+        return chunked.amax(dim=-1, keepdim=True)
+    return x.abs().amax(dim=-1, keepdim=True)
+
+
 class _ActPerTokenSTE(Function):
     @staticmethod
     def forward(ctx, x):
-        codes, scale = act_codes_per_token(x)
-        return codes * scale
+        scale = row_absmax(x).clamp_min(EPS) / ACT_QMAX
+        return torch.clamp(torch.round(x / scale), -ACT_QMAX - 1, ACT_QMAX) * scale
 
     @staticmethod
     def backward(ctx, grad):
