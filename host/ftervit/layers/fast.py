@@ -1,13 +1,11 @@
 """Fused quantizers for training speed, equal in value to the reference in `quant.py`.
 
 The reference fake-quantizers build the straight-through estimator out of
-ordinary ops, `x + (q(x) - x).detach()`: every quantizer adds several graph
-nodes and passes over its tensor in eager mode, and in the backward pass.
+ordinary ops, `q(x).detach() + (x - x.detach())`: every quantizer adds several
+graph nodes and passes over its tensor in eager mode, and in the backward pass.
 Here each quantizer is one autograd node whose forward computes the same
 codes and scales with the same ops and whose backward hands the gradient
-straight through (no work at all).  Values agree with the reference to the
-last bit of the float format (the reference's `x + (q - x)` may differ from
-`q` by one rounding step; these return `q` exactly).
+straight through (no work at all).  Values equal the reference's.
 
 `int8_ternary_linear` goes further for `TernaryLinear`: the forward product is
 the exact integer product of the int8 activation codes and the ternary codes

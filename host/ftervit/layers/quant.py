@@ -12,8 +12,9 @@ ACT_QMAX = 127  # int8 activation codes are in [-127, 127] (a subset of [-128, 1
 
 
 def _ste(x: torch.Tensor, x_q: torch.Tensor) -> torch.Tensor:
-    """Forward `x_q`, backward identity to `x`."""
-    return x + (x_q - x).detach()
+    """Forward `x_q` exactly, backward identity to `x`.  (The common `x + (x_q - x).detach()`
+    can be one rounding step off `x_q`, enough to flip a later quantizer's code.)"""
+    return x_q.detach() + (x - x.detach())
 
 
 def ternary_scale(w: torch.Tensor, dims=None) -> torch.Tensor:
