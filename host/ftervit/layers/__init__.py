@@ -6,9 +6,10 @@ from .ternary_norm import TernaryLayerNorm
 from .ternary_attention import TernaryAttention, PROB_FRAC_BITS
 from .switches import set_quantizers, quantizer_state
 from .fast import set_fast_quantizers, int8_matmul_available
+from .patch_linear import PatchLinearConv2d, use_patch_linear
 
 __all__ = [
     "TernaryLinear", "TernaryBitConv2d", "TernaryLayerNorm", "TernaryAttention",
     "image_input_scale", "set_quantizers", "quantizer_state", "PROB_FRAC_BITS",
-    "set_fast_quantizers", "int8_matmul_available",
+    "set_fast_quantizers", "int8_matmul_available", "PatchLinearConv2d", "use_patch_linear",
 ]

@@ -4,6 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .fast import ste_act_static, ste_ternary
+from .patch_linear import patch_linear
 from .quant import ACT_QMAX, fake_act_static, fake_ternary
 
 
@@ -21,7 +22,8 @@ class TernaryBitConv2d(nn.Conv2d):
     Weights: T = clip(round(W / s_o), -1, 1) with s_o = mean |W[o]| per output
     channel o.  Input: the normalised image quantized to int8 with the fixed
     step `input_scale` (see `image_input_scale`); `None` leaves it float.
-    `fast` selects fused quantizers of equal value (`layers.fast`).
+    `fast` selects fused quantizers of equal value (`layers.fast`) and computes the
+    convolution as one matrix product (`layers.patch_linear`).
     """
 
     fast = False
@@ -54,7 +56,7 @@ class TernaryBitConv2d(nn.Conv2d):
             if self.quant_act and self.input_scale is not None:
                 x = ste_act_static(x, self.input_scale)
             weight = ste_ternary(self.weight, (1, 2, 3)) if self.quant_weight else self.weight
-            return F.conv2d(x, weight, self.bias, self.stride)
+            return patch_linear(x, weight, self.bias)
         if self.quant_act and self.input_scale is not None:
             x = fake_act_static(x, self.input_scale)
         return F.conv2d(x, self.quantized_weight(), self.bias, self.stride)

@@ -23,7 +23,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from ..checkpoint import read_checkpoint, rng_state, save_checkpoint, unwrap_model
-from ..layers import int8_matmul_available, set_fast_quantizers
+from ..layers import int8_matmul_available, set_fast_quantizers, use_patch_linear
 from .data import DataBundle
 from .distributed import Dist
 from .losses import distillation_loss, label_loss
@@ -108,10 +108,14 @@ class Trainer:
         self.epochs = int(recipe["epochs"])
         self.total_steps = self.epochs * self.steps_per_epoch
 
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # one image size: let cuDNN time its kernels
         student = models.student.to(self.device)
         if models.meta["mode"] != "float":
             int8 = bool(args.int8_matmul) and int8_matmul_available(self.device)
             set_fast_quantizers(student, bool(args.fast_quant), int8_matmul=int8)
+        elif args.fast_quant:
+            use_patch_linear(student)  # what the ternary student's fused path does too
         self.student = student
         fused = self.device.type == "cuda"
         self.optimizer = torch.optim.AdamW(param_groups(student, recipe["weight_decay"]),

@@ -115,7 +115,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                    help="torch.compile the student (and the teacher)")
     g.add_argument("--fast-quant", action=argparse.BooleanOptionalAction, default=True,
-                   help="fused quantizers (equal values, faster)")
+                   help="fused quantizers and a patch embedding computed as one matrix "
+                        "product (equal values up to float rounding, faster)")
     g.add_argument("--int8-matmul", action=argparse.BooleanOptionalAction, default=False,
                    help="student forward products as exact int8 x ternary products")
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",

@@ -5,7 +5,8 @@ with a local weights file (`--teacher-model NAME --teacher-weights PATH`).
 Nothing is ever downloaded.
 
 Running (`TeacherRunner`): the teacher needs no gradients, so it runs under
-`no_grad` with its weights cast once to bf16 (no per-step casts), optionally
+`no_grad` with its weights cast once to bf16 (no per-step casts) and its patch
+embedding computed as one matrix product (`layers.patch_linear`), optionally
 with FP8 matrix products (`precision='fp8'`, Hopper GPUs), optionally compiled
 on its own, and optionally on a second CUDA stream one batch ahead of the
 student (`overlap`), so its matrix products share the GPU with the student's
@@ -17,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from ..checkpoint import load_model, make_meta
+from ..layers.patch_linear import use_patch_linear
 
 PRECISIONS = ("fp32", "amp", "bf16", "fp8")
 
@@ -109,13 +111,13 @@ class TeacherRunner:
     """Callable frozen teacher: `runner(x)` or `runner.submit(x).result()` give float logits."""
 
     def __init__(self, model: nn.Module, device, precision: str = "bf16",
-                 compile_model: bool = False, overlap: bool = False):
+                 compile_model: bool = False, overlap: bool = False, compile_mode=None):
         if precision not in PRECISIONS:
             raise ValueError(f"teacher precision must be one of {PRECISIONS}")
         device = torch.device(device)
         if device.type != "cuda" and precision in ("bf16", "fp8"):
             precision = "fp32"
-        model = model.to(device).eval().requires_grad_(False)
+        model = use_patch_linear(model.to(device).eval().requires_grad_(False))
         if precision in ("bf16", "fp8"):
             model = model.to(torch.bfloat16)
         if precision == "fp8":  # after the bf16 cast, which would also cast FP8 buffers
@@ -127,7 +129,10 @@ class TeacherRunner:
         self.precision = precision
         self.device = device
         self.model = model
-        self.forward = torch.compile(model) if compile_model else model
+        self.forward = torch.compile(model, mode=compile_mode) if compile_model else model
+        # CUDA-graph modes hand out logits in a buffer that the next batch overwrites, and
+        # with `overlap` the next batch runs before these logits are used
+        self.copy_out = bool(compile_model) and compile_mode in ("reduce-overhead", "max-autotune")
         self.stream = torch.cuda.Stream(device) if overlap and device.type == "cuda" else None
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,17 +146,21 @@ class TeacherRunner:
             with torch.autocast(self.device.type, enabled=False):
                 return self.forward(x.float())
 
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self._run(x)
+        return logits.clone() if self.copy_out else logits
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(x)
+        return self._logits(x)
 
     def submit(self, x: torch.Tensor) -> _Pending:
         if self.stream is None:
-            return _Pending(self._run(x), None)
+            return _Pending(self._logits(x), None)
         main = torch.cuda.current_stream()
         self.stream.wait_stream(main)
         with torch.cuda.stream(self.stream):
             x.record_stream(self.stream)
-            logits = self._run(x)
+            logits = self._logits(x)
             event = torch.cuda.Event()
             event.record(self.stream)
         return _Pending(logits, event)
