@@ -6,7 +6,9 @@
 Every variant runs the real training step (bf16 autocast, fused AdamW, loss,
 backward, optimizer step) on random images and labels already on the GPU:
 
-* float-*:   the float model trained with cross-entropy (the reference point);
+* float-*:   the float timm model trained with cross-entropy (the reference point);
+  float-patchlinear-* computes its patch embedding as one matrix product, as the
+  ternary student's fused path and the teacher runner do;
 * distill-*: FTerViT student = ternarize(copy of the teacher), KL loss to the frozen
   teacher; the teacher's forward pass is included in every step.  The name says
   how the student quantizes (ref: the reference fake-quantizers; fast: fused
@@ -14,8 +16,9 @@ backward, optimizer step) on random images and labels already on the GPU:
   how the teacher runs (amp: fp32 weights under autocast; bf16: weights cast once;
   fp8: FP8 tensor-core products), whether it runs one batch ahead on a second
   CUDA stream (overlap), and whether both are `torch.compile`d;
-* distill-floatstudent-*: the same distillation step with the float model as the
-  student (no quantizers at all): the ceiling that fusing the quantizers can reach;
+* distill-floatstudent-*: the same distillation step with the float model (patch
+  embedding as a matrix product) as the student, no quantizers at all: the ceiling
+  that fusing the quantizers can reach;
 * teacher-*: the teacher's forward pass alone (inference throughput).
 
 `--profile` also records a few steps of each variant with the PyTorch profiler
@@ -48,7 +51,8 @@ import timm  # noqa: E402
 
 import ftervit.models  # noqa: E402,F401
 from ftervit.convert import ternarize  # noqa: E402
-from ftervit.layers import int8_matmul_available, set_fast_quantizers  # noqa: E402
+from ftervit.layers import (int8_matmul_available, set_fast_quantizers,  # noqa: E402
+                            use_patch_linear)
 from ftervit.train.engine import param_groups  # noqa: E402
 from ftervit.train.losses import distillation_loss  # noqa: E402
 from ftervit.train.teacher import TeacherRunner  # noqa: E402
@@ -56,10 +60,11 @@ from ftervit.train.teacher import TeacherRunner  # noqa: E402
 # name: (kind, student quantizers, teacher precision, overlap, compiled)
 VARIANTS = {  # in the default running order: each compiled module is reused by later variants
     "float-compiled": ("float", None, None, False, True),
+    "float-patchlinear-compiled": ("float", "patchlinear", None, False, True),
     "distill-fast-bf16-overlap-compiled": ("distill", "fast", "bf16", True, True),
     "teacher-bf16-compiled": ("teacher", None, "bf16", False, True),
     "student-fast-compiled": ("student", "fast", None, False, True),
-    "distill-floatstudent-bf16-compiled": ("distill", "none", "bf16", False, True),
+    "distill-floatstudent-bf16-compiled": ("distill", "patchlinear", "bf16", False, True),
     "distill-fast-bf16-compiled": ("distill", "fast", "bf16", False, True),
     "distill-fast-fp8-overlap-compiled": ("distill", "fast", "fp8", True, True),
     "teacher-fp8-compiled": ("teacher", None, "fp8", False, True),
@@ -92,8 +97,11 @@ class Bench:
         self.students, self.teachers, self.compiled = {}, {}, {}
 
     def student(self, quant: str):
-        if quant == "none":
-            return self.float_model.train()
+        if quant == "patchlinear":
+            if quant not in self.students:
+                model = use_patch_linear(copy.deepcopy(self.teacher_src)).train()
+                self.students[quant] = model
+            return self.students[quant]
         if quant not in self.students:
             model = ternarize(copy.deepcopy(self.teacher_src)).train().to(self.device)
             if quant in ("fast", "int8"):
@@ -105,14 +113,16 @@ class Bench:
         key = (precision, compiled)
         if key not in self.teachers:
             self.teachers[key] = TeacherRunner(copy.deepcopy(self.teacher_src), self.device,
-                                               precision=precision, compile_model=compiled)
+                                               precision=precision, compile_model=compiled,
+                                               compile_mode=self.args.compile_mode)
         return self.teachers[key]
 
     def maybe_compiled(self, key, model, compiled: bool):
         if not compiled:
             return self.wrapped(key, model)
         if key not in self.compiled:
-            self.compiled[key] = torch.compile(self.wrapped(key, model))
+            self.compiled[key] = torch.compile(self.wrapped(key, model),
+                                              mode=self.args.compile_mode)
         return self.compiled[key]
 
     def wrapped(self, key, model):
@@ -128,8 +138,9 @@ class Bench:
     def run(self, name: str) -> dict:
         kind, quant, precision, overlap, compiled = VARIANTS[name]
         if kind == "float":
-            model = self.float_model.train()
-            return self._time_train(name, self.maybe_compiled("float", model, compiled), model,
+            model = self.student(quant) if quant else self.float_model.train()
+            key = quant or "float"
+            return self._time_train(name, self.maybe_compiled(key, model, compiled), model,
                                     None, False)
         if kind == "student":
             model = self.student(quant)
@@ -143,8 +154,7 @@ class Bench:
             teacher.stream = torch.cuda.Stream(self.device)
         elif not overlap:
             teacher.stream = None
-        key = "float" if quant == "none" else quant
-        return self._time_train(name, self.maybe_compiled(key, model, compiled), model,
+        return self._time_train(name, self.maybe_compiled(quant, model, compiled), model,
                                 teacher, overlap)
 
     def _time_train(self, name, fwd, params_of, teacher, overlap) -> dict:
@@ -265,6 +275,13 @@ def main(argv=None) -> int:
     p.add_argument("--time-budget", type=float, default=480.0,
                    help="skip the remaining variants after this many seconds")
     p.add_argument("--json", default=None, help="write the results here as well")
+    p.add_argument("--compile-mode", default=None,
+                   choices=["default", "reduce-overhead", "max-autotune",
+                            "max-autotune-no-cudagraphs"],
+                   help="torch.compile mode of the compiled variants (reduce-overhead: CUDA graphs)")
+    p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
+                   help="let cuDNN pick its fastest convolution for the patch embedding, as the "
+                        "training commands do (default: on)")
     p.add_argument("--inductor", action="append", default=[], metavar="KEY=VALUE",
                    help="set a torch._inductor.config option (int, float, True/False or text)")
     p.add_argument("--profile", type=int, default=0, metavar="STEPS",
@@ -276,6 +293,7 @@ def main(argv=None) -> int:
     set_inductor_options(args.inductor, p)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
@@ -287,7 +305,9 @@ def main(argv=None) -> int:
         sys.stdout = open(os.devnull, "w")
     gpu = torch.cuda.get_device_name(bench.device) + (f" x{bench.world}" if bench.world > 1 else "")
     print(f"{gpu}; torch {torch.__version__}; {args.model}; batch {args.batch}; "
-          f"int8 matmul {'yes' if int8_matmul_available(bench.device) else 'no'}", flush=True)
+          f"int8 matmul {'yes' if int8_matmul_available(bench.device) else 'no'}; "
+          f"cudnn.benchmark {'on' if args.cudnn_benchmark else 'off'}; "
+          f"compile mode {args.compile_mode or 'default'}", flush=True)
     results, t_start = [], time.perf_counter()
     for name in names:
         if time.perf_counter() - t_start > args.time_budget:

@@ -44,7 +44,7 @@ def test_inductor_options_set_nested_keys_and_refuse_unknown(bench, monkeypatch)
 
 def test_float_student_variant_is_registered(bench):
     kind, quant, precision, overlap, compiled = bench.VARIANTS["distill-floatstudent-bf16-compiled"]
-    assert (kind, quant, precision, overlap, compiled) == ("distill", "none", "bf16", False, True)
+    assert (kind, quant, precision, overlap, compiled) == ("distill", "patchlinear", "bf16", False, True)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without a GPU")
