@@ -13,20 +13,7 @@ from ftervit.cli import main as cli_main
 from ftervit.integerize import integerize
 from ftervit.pack import pack_model
 from ftervit.reference import forward
-
-
-def _perturb(model, seed: int):
-    """Random norm affines and LayerScale gammas, so ternary codes of every value occur."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.add_(torch.randn(p.shape, generator=g) * 0.5)
-            if "gamma" in name:
-                p.mul_(torch.rand(p.shape, generator=g) * 2)
-            if name in ("cls_token", "pos_embed") or name.endswith(".bias"):
-                p.add_(torch.randn(p.shape, generator=g) * 0.1)
-    return model.eval()
+from ftervit.testing import perturb
 
 
 def _micro():
@@ -67,7 +54,7 @@ def cbackend():
 @pytest.fixture(scope="module", params=list(MODELS))
 def imodel(request):
     torch.manual_seed(0)
-    model = _perturb(MODELS[request.param](), seed=len(request.param))
+    model = perturb(MODELS[request.param](), seed=len(request.param))
     return integerize(model)
 
 
@@ -98,7 +85,7 @@ def test_logits_identical_to_reference(cbackend, imodel, layout):
 
 def test_ftv_file_runs_bit_exact_and_passes_its_golden_vector(cbackend, tmp_path, capsys):
     torch.manual_seed(0)
-    model = _perturb(_odd_deit(), seed=3)
+    model = perturb(_odd_deit(), seed=3)
     for layout in ("tern2", "tern3"):
         path = tmp_path / f"odd-{layout}.ftv"
         ftv = pack_model(model, path, layout=layout)

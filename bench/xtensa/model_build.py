@@ -88,23 +88,6 @@ def require_tools() -> None:
 
 # ------------------------------------------------------------------ models
 
-def _perturb(model, seed: int):
-    """Random norm affines, LayerScale gammas, biases and embeddings, so that the
-    ternary codes of every value and non-zero logits occur (timm's initial
-    values are mostly zeros and ones)."""
-    import torch
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.add_(torch.randn(p.shape, generator=gen) * 0.5)
-            elif "gamma" in name:
-                p.mul_(torch.rand(p.shape, generator=gen) * 2)
-            elif name in ("cls_token", "pos_embed") or name.endswith(".bias"):
-                p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-    return model.eval()
-
-
 def make_ftv(model_name: str, layout: str, path: Path, seed: int = 0, **kwargs):
     """Pack timm model `model_name` (random weights, `kwargs` to timm) to `path`;
     returns the file as read back (ftervit.ftv.FtvModel)."""
@@ -113,8 +96,9 @@ def make_ftv(model_name: str, layout: str, path: Path, seed: int = 0, **kwargs):
 
     import ftervit.models  # noqa: F401  (registers the ftervit_* models)
     from ftervit.pack import pack_model
+    from ftervit.testing import perturb
     torch.manual_seed(seed)
-    model = _perturb(timm.create_model(model_name, **kwargs), seed + 1)
+    model = perturb(timm.create_model(model_name, **kwargs), seed + 1)
     return pack_model(model, path, layout)
 
 
