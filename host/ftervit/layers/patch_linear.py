@@ -45,13 +45,10 @@ class PatchLinearConv2d(nn.Conv2d):
     def from_conv(cls, conv: nn.Conv2d) -> "PatchLinearConv2d":
         if not is_patch_conv(conv):
             raise ValueError(f"not a patch convolution (stride == kernel, no padding): {conv}")
-        new = cls.__new__(cls)
-        nn.Module.__init__(new)
-        new.__dict__.update({k: v for k, v in conv.__dict__.items()
-                             if k not in ("_parameters", "_buffers", "_modules")})
-        new._parameters = dict(conv._parameters)  # the same Parameter objects
-        new._buffers = dict(conv._buffers)
-        new._modules = dict(conv._modules)
+        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                  bias=conv.bias is not None, device="meta")  # no storage: replaced below
+        new.weight, new.bias = conv.weight, conv.bias  # the same Parameter objects
+        new.train(conv.training)
         return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
