@@ -7,6 +7,7 @@
  * and are written so compilers can vectorize the int8 loops. */
 #include <string.h>
 
+#include "ftv_args.h"
 #include "ftv_ops.h"
 #include "ftv_tables.h"
 #include "ftv_util.h"
@@ -118,16 +119,6 @@ static inline int64_t rshift_apply(rshift_t p, int64_t v)
 static int64_t scaled(int32_t acc, int64_t factor)
 {
     return ftv_mul64(acc, factor);
-}
-
-static int requant_args(const int32_t *out, const int32_t *acc, const int32_t *row_a,
-                        const int32_t *row_sh, int rows, int n_out, const int32_t *mult)
-{
-    if (rows < 0 || n_out < 0 || (!row_a) != (!row_sh))
-        return FTV_ERR_ARG;
-    if (rows > 0 && n_out > 0 && (!out || !acc || !mult))
-        return FTV_ERR_ARG;
-    return FTV_OK;
 }
 
 /* The shared 64-bit body of ftv_requant_fast (add == 0) and
@@ -479,7 +470,7 @@ int ftv_requant_fast(int32_t *out, const int32_t *acc,
                      int rows, int n_out, const int32_t *mult, int per_row_mult,
                      const int16_t *bias, int bias_frac)
 {
-    if (requant_args(out, acc, row_a, row_sh, rows, n_out, mult))
+    if (ftv_requant_args(out, acc, row_a, row_sh, rows, n_out, mult))
         return FTV_ERR_ARG;
     if (n_out > 0)
         requant_rows(out, acc, row_a, row_sh, rows, n_out, mult, per_row_mult, bias,
@@ -492,7 +483,7 @@ int ftv_requant_add_fast(int32_t *x, const int32_t *acc,
                          int rows, int n_out, const int32_t *mult, int per_row_mult,
                          const int16_t *bias, int bias_frac)
 {
-    if (requant_args(x, acc, row_a, row_sh, rows, n_out, mult))
+    if (ftv_requant_args(x, acc, row_a, row_sh, rows, n_out, mult))
         return FTV_ERR_ARG;
     if (n_out > 0)
         requant_rows(x, acc, row_a, row_sh, rows, n_out, mult, per_row_mult, bias,
@@ -679,9 +670,9 @@ int ftv_layer_norm_quantize_fast(int8_t *codes, int32_t *row_a, int32_t *row_sh,
                                  const int32_t *mult2, int32_t *tmp)
 {
     ln_consts_t k;
-    if (rows < 0 || dim < 1 || dim > FTV_MAX_DIM)
+    if (ftv_layer_norm_args(codes, x, rows, dim, gamma, beta, mult2))
         return FTV_ERR_ARG;
-    if (rows > 0 && (!codes || !row_a || !row_sh || !x || !gamma || !beta || !mult2 || !tmp))
+    if (rows > 0 && (!row_a || !row_sh || !tmp))
         return FTV_ERR_ARG;
     if (rows == 0)
         return FTV_OK;

@@ -4,6 +4,7 @@
  * twins that are written to be fast and are tested equal to these. */
 #include <string.h>
 
+#include "ftv_args.h"
 #include "ftv_ops.h"
 #include "ftv_tables.h"
 #include "ftv_util.h"
@@ -98,16 +99,6 @@ int ftv_quantize_block_ref(int8_t *codes, int32_t *a, int32_t *sh,
 
 /* --------------------------------------------------------- requantization */
 
-static int requant_args(const int32_t *out, const int32_t *acc, const int32_t *row_a,
-                        const int32_t *row_sh, int rows, int n_out, const int32_t *mult)
-{
-    if (rows < 0 || n_out < 0 || (!row_a) != (!row_sh))
-        return FTV_ERR_ARG;
-    if (rows > 0 && n_out > 0 && (!out || !acc || !mult))
-        return FTV_ERR_ARG;
-    return FTV_OK;
-}
-
 /* One output value of docs/arithmetic.md section 3, before saturation's
  * partner: sat32(round_shift(acc * a * m, s - sh) + B). */
 static int32_t requant_one(int32_t acc, int32_t a, int32_t sh, int32_t word,
@@ -124,7 +115,7 @@ int ftv_requant_ref(int32_t *out, const int32_t *acc,
                     int rows, int n_out, const int32_t *mult, int per_row_mult,
                     const int16_t *bias, int bias_frac)
 {
-    if (requant_args(out, acc, row_a, row_sh, rows, n_out, mult))
+    if (ftv_requant_args(out, acc, row_a, row_sh, rows, n_out, mult))
         return FTV_ERR_ARG;
     for (int t = 0; t < rows; t++) {
         int32_t a = row_a ? row_a[t] : 1;
@@ -143,7 +134,7 @@ int ftv_requant_add_ref(int32_t *x, const int32_t *acc,
                         int rows, int n_out, const int32_t *mult, int per_row_mult,
                         const int16_t *bias, int bias_frac)
 {
-    if (requant_args(x, acc, row_a, row_sh, rows, n_out, mult))
+    if (ftv_requant_args(x, acc, row_a, row_sh, rows, n_out, mult))
         return FTV_ERR_ARG;
     for (int t = 0; t < rows; t++) {
         int32_t a = row_a ? row_a[t] : 1;
@@ -168,16 +159,6 @@ int ftv_add_sat_ref(int32_t *x, const int32_t *y, int n)
 }
 
 /* -------------------------------------------------------------- LayerNorm */
-
-static int layer_norm_args(const void *out, const int32_t *x, int rows, int dim,
-                           const int8_t *gamma, const int8_t *beta, const int32_t *mult2)
-{
-    if (rows < 0 || dim < 1 || dim > FTV_MAX_DIM)
-        return FTV_ERR_ARG;
-    if (rows > 0 && (!out || !x || !gamma || !beta || !mult2))
-        return FTV_ERR_ARG;
-    return FTV_OK;
-}
 
 /* One row of docs/arithmetic.md section 4. */
 static void layer_norm_row(int32_t *out, const int32_t *x, int dim, const int8_t *gamma,
@@ -229,7 +210,7 @@ int ftv_layer_norm_ref(int32_t *out, const int32_t *x, int rows, int dim,
                        const int8_t *gamma, const int8_t *beta, const int32_t *mult2)
 {
     uint32_t k_dim;
-    if (layer_norm_args(out, x, rows, dim, gamma, beta, mult2))
+    if (ftv_layer_norm_args(out, x, rows, dim, gamma, beta, mult2))
         return FTV_ERR_ARG;
     k_dim = layer_norm_k_dim(dim);
     for (int t = 0; t < rows; t++)
@@ -243,7 +224,7 @@ int ftv_layer_norm_quantize_ref(int8_t *codes, int32_t *row_a, int32_t *row_sh,
                                 const int8_t *gamma, const int8_t *beta,
                                 const int32_t *mult2, int32_t *tmp)
 {
-    if (layer_norm_args(codes, x, rows, dim, gamma, beta, mult2))
+    if (ftv_layer_norm_args(codes, x, rows, dim, gamma, beta, mult2))
         return FTV_ERR_ARG;
     if (rows > 0 && (!row_a || !row_sh || !tmp))
         return FTV_ERR_ARG;
