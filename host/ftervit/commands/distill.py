@@ -1,8 +1,7 @@
 """`ftervit distill`: phase 1, a ternary student distilled from a frozen float teacher."""
 import argparse
 
-from ..train.options import (add_data_options, add_optim_options, add_run_options,
-                             add_teacher_options)
+from ..train.options import add_phase_options
 
 
 def register(subparsers) -> None:
@@ -19,14 +18,10 @@ def register(subparsers) -> None:
                         "blocks (baseline)")
     p.add_argument("--student-init", default=None, metavar="CKPT",
                    help="float checkpoint to ternarize instead of a copy of the teacher")
-    add_data_options(p)
-    add_optim_options(p)
-    add_teacher_options(p, required=True)
-    add_run_options(p)
+    add_phase_options(p, teacher_required=True)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..train.run import run_phase
-    outcome = run_phase(args, "distill")
-    return 0 if outcome.finished or args.max_steps else 1
+    from ..train.run import run_command
+    return run_command(args, "distill")

@@ -1,8 +1,7 @@
 """`ftervit recover`: phase 2, a short low-lr fine-tune with the integer runtime's exact quantizers."""
 import argparse
 
-from ..train.options import (add_data_options, add_optim_options, add_run_options,
-                             add_teacher_options)
+from ..train.options import add_phase_options
 
 
 def register(subparsers) -> None:
@@ -15,14 +14,10 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--init", required=True, metavar="CKPT",
                    help="the phase-1 (ftervit distill) checkpoint")
-    add_data_options(p)
-    add_optim_options(p)
-    add_teacher_options(p, required=False)
-    add_run_options(p)
+    add_phase_options(p, teacher_required=False)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..train.run import run_phase
-    outcome = run_phase(args, "recover")
-    return 0 if outcome.finished or args.max_steps else 1
+    from ..train.run import run_command
+    return run_command(args, "recover")

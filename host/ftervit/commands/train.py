@@ -1,8 +1,7 @@
 """`ftervit train`: a full-precision model (the teacher of the later phases)."""
 import argparse
 
-from ..train.options import (add_data_options, add_optim_options, add_run_options,
-                             add_teacher_options)
+from ..train.options import add_phase_options
 
 
 def register(subparsers) -> None:
@@ -19,14 +18,10 @@ def register(subparsers) -> None:
                    help="build the model for this image size (default: its own)")
     p.add_argument("--in-chans", type=int, default=None,
                    help="build the model for this many input channels (default: its own)")
-    add_data_options(p)
-    add_optim_options(p)
-    add_teacher_options(p, required=False)
-    add_run_options(p)
+    add_phase_options(p, teacher_required=False)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..train.run import run_phase
-    outcome = run_phase(args, "train")
-    return 0 if outcome.finished or args.max_steps else 1
+    from ..train.run import run_command
+    return run_command(args, "train")

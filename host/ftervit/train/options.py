@@ -129,3 +129,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--log-every", type=int, default=20, metavar="STEPS",
                    help="progress-bar loss update interval")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_phase_options(p: argparse.ArgumentParser, teacher_required: bool) -> None:
+    """Everything `train`, `distill` and `recover` share: data, optimizer, teacher, run."""
+    add_data_options(p)
+    add_optim_options(p)
+    add_teacher_options(p, required=teacher_required)
+    add_run_options(p)

@@ -49,3 +49,10 @@ def run_phase(args, phase: str):
         return outcome
     finally:
         dist.close()
+
+
+def run_command(args, phase: str) -> int:
+    """`run_phase` as a command: exit status 0 once the run is finished, or stopped on
+    purpose by --max-steps; 1 otherwise."""
+    outcome = run_phase(args, phase)
+    return 0 if outcome.finished or args.max_steps else 1
