@@ -60,11 +60,13 @@ def require(tool: str) -> str:
     return path
 
 
-def _run(cmd, **kw) -> subprocess.CompletedProcess:
+def run_checked(cmd, **kw) -> subprocess.CompletedProcess:
+    """Run `cmd`, capturing its output; a failure raises with the command and the
+    output's last 4,000 characters of each stream."""
     res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
     if res.returncode != 0:
         raise RuntimeError(f"command failed ({res.returncode}): {' '.join(map(str, cmd))}\n"
-                           f"{res.stdout}\n{res.stderr}")
+                           f"{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
     return res
 
 
@@ -75,20 +77,22 @@ def _defines(shape: dict) -> list[str]:
 def build_plugin(outdir: Path) -> Path:
     require(HOST_CC)
     so = Path(outdir) / "insn_count.so"
-    _run([HOST_CC, "-O2", "-shared", "-fPIC"] + WARN + ["-o", so, HERE / "insn_count.c"])
+    run_checked([HOST_CC, "-O2", "-shared", "-fPIC"] + WARN + ["-o", so, HERE / "insn_count.c"])
     return so
 
 
 def xtensa_compile(src: Path, obj: Path, extra=()) -> None:
     require(XCC)
-    _run([XCC] + XTENSA_CFLAGS + ["-I", NATIVE, "-I", HERE] + list(extra) + ["-c", src, "-o", obj])
+    run_checked([XCC] + XTENSA_CFLAGS + ["-I", NATIVE, "-I", HERE] + list(extra)
+                + ["-c", src, "-o", obj])
 
 
 def clang_esp32_check(src: Path, asm_out: Path) -> None:
     """Compile src with clang-22 for Xtensa and generate ESP32 assembly."""
     ll = Path(str(asm_out) + ".ll")
-    _run([require(CLANG)] + CLANG_XTENSA_FLAGS + ["-I", NATIVE, "-S", "-emit-llvm", src, "-o", ll])
-    _run([require(LLC), "-mcpu=esp32", "-O2", "-filetype=asm", ll, "-o", asm_out])
+    run_checked([require(CLANG)] + CLANG_XTENSA_FLAGS
+                + ["-I", NATIVE, "-S", "-emit-llvm", src, "-o", ll])
+    run_checked([require(LLC), "-mcpu=esp32", "-O2", "-filetype=asm", ll, "-o", asm_out])
 
 
 def build_image(outdir: Path, shape: dict, name: str = "bench") -> Path:
@@ -109,23 +113,23 @@ def build_image(outdir: Path, shape: dict, name: str = "bench") -> Path:
     xtensa_compile(HERE / "bench_main.c", obj, _defines(shape))
     objs.append(obj)
     crt0 = outdir / "crt0.o"
-    _run([XCC, "-mtext-section-literals", "-c", HERE / "crt0.S", "-o", crt0])
+    run_checked([XCC, "-mtext-section-literals", "-c", HERE / "crt0.S", "-o", crt0])
     elf = outdir / f"{name}.elf"
-    _run([XCC, "-nostdlib", "-T", HERE / "sim.ld", crt0] + objs + ["-lgcc", "-o", elf])
+    run_checked([XCC, "-nostdlib", "-T", HERE / "sim.ld", crt0] + objs + ["-lgcc", "-o", elf])
     return elf
 
 
 def build_host(outdir: Path, shape: dict, name: str = "bench_host") -> Path:
     require(HOST_CC)
     exe = Path(outdir) / name
-    _run([HOST_CC, "-std=c99", "-O2"] + WARN + ["-I", NATIVE, "-I", HERE] + _defines(shape)
+    run_checked([HOST_CC, "-std=c99", "-O2"] + WARN + ["-I", NATIVE, "-I", HERE] + _defines(shape)
          + [HERE / "bench_main.c", HERE / "host_shim.c"]
          + [NATIVE / s for s in KERNEL_SOURCES] + ["-o", exe])
     return exe
 
 
 def _symbol(elf: Path, name: str) -> str:
-    out = _run([require(XNM), elf]).stdout
+    out = run_checked([require(XNM), elf]).stdout
     for line in out.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[2] == name:
@@ -175,4 +179,4 @@ def run_image(elf: Path, plugin: Path, timeout: float = 600) -> dict:
 
 
 def run_host(exe: Path) -> dict:
-    return parse_report(_run([exe]).stdout)
+    return parse_report(run_checked([exe]).stdout)

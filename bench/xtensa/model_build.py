@@ -72,14 +72,6 @@ PHASES = [p for p in _enum("PH") if p != "COUNT"]
 OPS = _enum("OP")
 
 
-def _run(cmd, **kw) -> subprocess.CompletedProcess:
-    res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
-    if res.returncode != 0:
-        raise RuntimeError(f"command failed ({res.returncode}): {' '.join(map(str, cmd))}\n"
-                           f"{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
-    return res
-
-
 def require_tools() -> None:
     """Raise build.ToolMissing (naming the Debian package) unless every tool is here."""
     for tool in (xbuild.XCC, XNM, XOBJDUMP, XADDR2LINE, QEMU, xbuild.HOST_CC):
@@ -222,11 +214,11 @@ def build_model_elf(outdir: Path, ftv, ftv_path: Path, mm_scratch: int = 128 * 1
         objs.append(obj)
     for src in (HERE / "crt0.S", blob_s):
         obj = outdir / (src.stem + ".o")
-        _run([xbuild.XCC, "-mtext-section-literals", "-c", src, "-o", obj])
+        xbuild.run_checked([xbuild.XCC, "-mtext-section-literals", "-c", src, "-o", obj])
         objs.append(obj)
     elf = outdir / f"{name}.elf"
     wraps = [f"-Wl,--wrap={w}" if wrap else f"-Wl,--defsym=__real_{w}={w}" for w in WRAPPED]
-    _run([xbuild.XCC, "-nostdlib", "-T", HERE / "model.ld"] + wraps + objs
+    xbuild.run_checked([xbuild.XCC, "-nostdlib", "-T", HERE / "model.ld"] + wraps + objs
          + ["-lgcc", "-o", elf])
     return elf
 
@@ -234,7 +226,7 @@ def build_model_elf(outdir: Path, ftv, ftv_path: Path, mm_scratch: int = 128 * 1
 def build_profiler(outdir: Path) -> Path:
     xbuild.require(xbuild.HOST_CC)
     so = Path(outdir) / "insn_profile.so"
-    _run([xbuild.HOST_CC, "-O2", "-shared", "-fPIC"] + xbuild.WARN
+    xbuild.run_checked([xbuild.HOST_CC, "-O2", "-shared", "-fPIC"] + xbuild.WARN
          + ["-o", so, HERE / "insn_profile.c"])
     return so
 
@@ -242,7 +234,7 @@ def build_profiler(outdir: Path) -> Path:
 def unwrapped_calls(elf_dir: Path) -> list[str]:
     """ftv_* functions ftv_model.o calls that no wrapper covers (their time lands
     in the control phase): should be only helpers such as ftv_udiv64."""
-    out = _run([xbuild.require(XNM), "-u", Path(elf_dir) / "ftv_model.o"]).stdout
+    out = xbuild.run_checked([xbuild.require(XNM), "-u", Path(elf_dir) / "ftv_model.o"]).stdout
     names = [line.split()[-1] for line in out.splitlines() if line.strip()]
     return [n for n in names if n.startswith("ftv_") and n not in WRAPPED]
 
@@ -259,7 +251,7 @@ class Function:
 
 def function_table(elf: Path) -> tuple[list[Function], dict]:
     """Text symbols as disjoint, sorted ranges, and every symbol's address."""
-    out = _run([xbuild.require(XNM), "-S", "-n", "--defined-only", elf]).stdout
+    out = xbuild.run_checked([xbuild.require(XNM), "-S", "-n", "--defined-only", elf]).stdout
     syms, addr = [], {}
     for line in out.splitlines():
         f = line.split()
@@ -290,10 +282,10 @@ def source_ranges(elf: Path, funcs: list[Function], addr: dict) -> list[Function
     outermost inlined call; an image built with debug=True has the line
     tables this needs)."""
     start, stop = min(f.lo for f in funcs), addr["__prof_text_start"]
-    dis = _run([xbuild.require(XOBJDUMP), "-d", "--no-show-raw-insn",
+    dis = xbuild.run_checked([xbuild.require(XOBJDUMP), "-d", "--no-show-raw-insn",
                 f"--start-address={start:#x}", f"--stop-address={stop:#x}", elf]).stdout
     pcs = [int(m.group(1), 16) for m in re.finditer(r"^\s*([0-9a-f]+):\t", dis, re.M)]
-    out = _run([xbuild.require(XADDR2LINE), "-e", elf, "-a", "-f", "-i"],
+    out = xbuild.run_checked([xbuild.require(XADDR2LINE), "-e", elf, "-a", "-f", "-i"],
                input="".join(f"{pc:#x}\n" for pc in pcs)).stdout.splitlines()
     chains, i = {}, 0
     while i < len(out):
