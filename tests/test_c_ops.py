@@ -148,15 +148,19 @@ def test_requant_extremes_fast_equals_ref(cops, mult_kind, per_row):
     sh = rng.integers(0, 17, rows).astype(np.int32)
     bias = rng.integers(-32768, 32768, n_out).astype(np.int16)
     for frac in (-31, -16, 0, 12, 13, 31, 40):
-        want = _requant_reference(acc, mult, bias, frac, a, sh)
-        want_static = _requant_reference(acc, mult, bias, frac)
         resid = x12_values(rng, (rows, n_out), "extreme")
-        for impl in ("ref", "fast"):
-            _eq(cops.requant(acc, mult, bias, frac, a, sh, impl=impl), want)
-            _eq(cops.requant(acc, mult, bias, frac, impl=impl), want_static)
-            _eq(cops.requant_add(resid, acc, mult, bias, frac, a, sh, impl=impl),
-                fp.saturate32(resid.astype(np.int64) + want))
+        _check_requant(cops, acc, mult, bias, frac, a, sh, resid)
 
+
+def _check_requant(cops, acc, mult, bias, frac, a, sh, resid):
+    """requant with row scales and without, and requant_add: ref == fast == numpy."""
+    want = _requant_reference(acc, mult, bias, frac, a, sh)
+    want_static = _requant_reference(acc, mult, bias, frac)
+    for impl in ("ref", "fast"):
+        _eq(cops.requant(acc, mult, bias, frac, a, sh, impl=impl), want)
+        _eq(cops.requant(acc, mult, bias, frac, impl=impl), want_static)
+        _eq(cops.requant_add(resid, acc, mult, bias, frac, a, sh, impl=impl),
+            fp.saturate32(resid.astype(np.int64) + want))
 
 
 @pytest.mark.parametrize("per_row", [False, True])
@@ -191,16 +195,12 @@ def test_requant_fast_paths_at_their_edges(cops, per_row):
             m = np.clip(m, -32768, 32768)
             mult = ((m << 8) | rng.integers(33, 64, n_mult)).astype(np.int32)
             frac = int(rng.integers(12, 44))
-        want = _requant_reference(acc, mult, bias, frac, a, sh)
-        want_static = _requant_reference(acc, mult, bias, frac)
         resid = x12_values(rng, (rows, n_out), "mixed")
+        _check_requant(cops, acc, mult, bias, frac, a, sh, resid)
+        no_bias = _requant_reference(acc, mult, np.zeros(n_out, np.int16), 0, a, sh)
         for impl in ("ref", "fast"):
-            _eq(cops.requant(acc, mult, bias, frac, a, sh, impl=impl), want)
-            _eq(cops.requant(acc, mult, bias, frac, impl=impl), want_static)
-            _eq(cops.requant_add(resid, acc, mult, bias, frac, a, sh, impl=impl),
-                fp.saturate32(resid.astype(np.int64) + want))
-            _eq(cops.requant(acc, mult, None, 0, a, sh, impl=impl),
-                _requant_reference(acc, mult, np.zeros(n_out, np.int16), 0, a, sh))
+            _eq(cops.requant(acc, mult, None, 0, a, sh, impl=impl), no_bias)
+
 
 def test_requant_without_bias(cops):
     rng = np.random.default_rng(3)
