@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 from torch.autograd import Function
 
-from .quant import ACT_QMAX, EPS, ternary_codes, ternary_scale
+from .quant import absmax_scale, int8_codes, ternary_codes, ternary_scale
 
 
 class _TernarySTE(Function):
@@ -53,8 +53,8 @@ def row_absmax(x: torch.Tensor) -> torch.Tensor:
 class _ActPerTokenSTE(Function):
     @staticmethod
     def forward(ctx, x):
-        scale = row_absmax(x).clamp_min(EPS) / ACT_QMAX
-        return torch.clamp(torch.round(x / scale), -ACT_QMAX - 1, ACT_QMAX) * scale
+        scale = absmax_scale(row_absmax(x))
+        return int8_codes(x, scale) * scale
 
     @staticmethod
     def backward(ctx, grad):
@@ -64,8 +64,8 @@ class _ActPerTokenSTE(Function):
 class _ActPerGroupSTE(Function):
     @staticmethod
     def forward(ctx, x, dims):
-        scale = x.abs().amax(dim=dims, keepdim=True).clamp_min(EPS) / ACT_QMAX
-        return torch.clamp(torch.round(x / scale), -ACT_QMAX - 1, ACT_QMAX) * scale
+        scale = absmax_scale(x.abs().amax(dim=dims, keepdim=True))
+        return int8_codes(x, scale) * scale
 
     @staticmethod
     def backward(ctx, grad):
@@ -75,7 +75,7 @@ class _ActPerGroupSTE(Function):
 class _ActStaticSTE(Function):
     @staticmethod
     def forward(ctx, x, scale):
-        return torch.clamp(torch.round(x / scale), -ACT_QMAX - 1, ACT_QMAX) * scale
+        return int8_codes(x, scale) * scale
 
     @staticmethod
     def backward(ctx, grad):
@@ -128,8 +128,8 @@ class _Int8TernaryLinear(Function):
         out_dtype = _output_dtype(x)
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1]).float()
-        sx = x2.abs().amax(dim=-1, keepdim=True).clamp_min(EPS) / ACT_QMAX
-        cx = torch.clamp(torch.round(x2 / sx), -ACT_QMAX - 1, ACT_QMAX).to(torch.int8)
+        sx = absmax_scale(x2.abs().amax(dim=-1, keepdim=True))
+        cx = int8_codes(x2, sx).to(torch.int8)
         w32 = w.float()
         sw = ternary_scale(w32)
         cw = ternary_codes(w32, sw).to(torch.int8)

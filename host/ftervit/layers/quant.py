@@ -35,11 +35,20 @@ def fake_ternary(w: torch.Tensor, dims=None) -> torch.Tensor:
     return _ste(w, ternary_codes(w, scale) * scale)
 
 
+def absmax_scale(amax: torch.Tensor, qmax: int = ACT_QMAX) -> torch.Tensor:
+    """The int8 step that maps |x| = amax to code qmax, never zero."""
+    return amax.clamp_min(EPS) / qmax
+
+
+def int8_codes(x: torch.Tensor, scale, qmax: int = ACT_QMAX) -> torch.Tensor:
+    """clip(round(x / scale), -qmax - 1, qmax), as float."""
+    return torch.clamp(torch.round(x / scale), -qmax - 1, qmax)
+
+
 def act_codes_per_token(x: torch.Tensor, qmax: int = ACT_QMAX):
     """Per-token (last dim) absmax int8 quantization: returns (codes, scale)."""
-    scale = x.detach().abs().amax(dim=-1, keepdim=True).clamp_min(EPS) / qmax
-    codes = torch.clamp(torch.round(x / scale), -qmax - 1, qmax)
-    return codes, scale
+    scale = absmax_scale(x.detach().abs().amax(dim=-1, keepdim=True), qmax)
+    return int8_codes(x, scale, qmax), scale
 
 
 def fake_act_per_token(x: torch.Tensor, qmax: int = ACT_QMAX) -> torch.Tensor:
@@ -49,13 +58,13 @@ def fake_act_per_token(x: torch.Tensor, qmax: int = ACT_QMAX) -> torch.Tensor:
 
 def fake_act_per_group(x: torch.Tensor, dims, qmax: int = ACT_QMAX) -> torch.Tensor:
     """Absmax int8 quantization sharing one scale over `dims` (e.g. all tokens of a head)."""
-    scale = x.detach().abs().amax(dim=dims, keepdim=True).clamp_min(EPS) / qmax
-    return _ste(x, torch.clamp(torch.round(x / scale), -qmax - 1, qmax) * scale)
+    scale = absmax_scale(x.detach().abs().amax(dim=dims, keepdim=True), qmax)
+    return _ste(x, int8_codes(x, scale, qmax) * scale)
 
 
 def fake_act_static(x: torch.Tensor, scale: float, qmax: int = ACT_QMAX) -> torch.Tensor:
     """int8 quantization with a fixed scale (the patch-embedding input)."""
-    return _ste(x, torch.clamp(torch.round(x / scale), -qmax - 1, qmax) * scale)
+    return _ste(x, int8_codes(x, scale, qmax) * scale)
 
 
 def fake_fixed_point(x: torch.Tensor, frac_bits: int) -> torch.Tensor:
