@@ -38,13 +38,16 @@ class _TernarySTE(Function):
 # layer, 4 x 384 = 1536 in DeiT-S) get a looped kernel that reads the row, and recomputes
 # whatever was fused into it (the GELU), twice.  Taking the row maximum in chunks of this
 # width keeps each reduction one pass; a maximum is exact in any order, so values are equal.
+# `wide_rows.enable_wide_row_fusion` lets Inductor keep such rows whole instead (one kernel,
+# one read) and turns ROW_CHUNKING off.
 ROW_CHUNK = 512
+ROW_CHUNKING = True
 
 
 def row_absmax(x: torch.Tensor) -> torch.Tensor:
     """max |x| over the last dim (kept), in chunks of ROW_CHUNK when the row is wider than 1024."""
     n = x.shape[-1]
-    if n > 1024 and n % ROW_CHUNK == 0:
+    if ROW_CHUNKING and n > 1024 and n % ROW_CHUNK == 0:
         chunked = x.abs().unflatten(-1, (n // ROW_CHUNK, ROW_CHUNK)).amax(dim=-1)
         return chunked.amax(dim=-1, keepdim=True)
     return x.abs().amax(dim=-1, keepdim=True)
@@ -176,8 +179,9 @@ def int8_matmul_available(device) -> bool:
 def set_fast_quantizers(model: nn.Module, enabled: bool = True, int8_matmul: bool = False) -> nn.Module:
     """Use the fused quantizers (and optionally the int8 forward product) in every quantizing
     module of `model`.  Values are unchanged; returns the model."""
+    from .gelu_quant import fuse_gelu_quant
     for module in model.modules():
         if hasattr(module, "quant_weight") or hasattr(module, "quant_act"):
             module.fast = bool(enabled)
             module.int8_matmul = bool(enabled and int8_matmul)
-    return model
+    return fuse_gelu_quant(model, enabled)

@@ -19,6 +19,7 @@ class TernaryLinear(nn.Linear):
 
     fast = False
     int8_matmul = False
+    prequantized_input = False  # set by gelu_quant.fuse_gelu_quant: the GELU before me quantizes
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
@@ -54,7 +55,7 @@ class TernaryLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._inference_path():
-            if self.quant_act:
+            if self.quant_act and not self.prequantized_input:
                 x = fake_act_per_token(x)
             return F.linear(x, self._frozen_weight(), self.bias)
         if self.fast:
@@ -67,7 +68,7 @@ class TernaryLinear(nn.Linear):
         if self.int8_matmul and self.quant_act and self.quant_weight \
                 and int8_matmul_fits(x, self.weight):
             return int8_ternary_linear(x, self.weight, self.bias)
-        if self.quant_act:
+        if self.quant_act and not self.prequantized_input:
             x = ste_act_per_token(x)
         weight = ste_ternary(self.weight) if self.quant_weight else self.weight
         return F.linear(x, weight, self.bias)
