@@ -6,9 +6,9 @@ Times the forward kernel(s) alone with CUDA events (median of --reps) and
 checks each variant's codes against the compiled reference:
 
 * float GELU (compiled): the floor, one read and one write;
-* compiled GELU + quantizer, rows split in chunks (two kernels, `fast.row_absmax`);
-* compiled, wide rows (`layers.wide_rows`: one Inductor kernel);
-* the same with Inductor's coordinate-descent tuning;
+* compiled GELU + quantizer, as Inductor fuses it (two kernels: the row maximum in
+  chunks, `fast.row_absmax`, then the codes);
+* the same with Inductor's coordinate-descent tuning of each kernel's launch;
 * the Triton kernel `layers.gelu_quant` (autotuned launch configuration).
 
 A benchmark, not a test: run it deliberately on a GPU.
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
 
-from ftervit.layers import fast, wide_rows  # noqa: E402
+from ftervit.layers import fast  # noqa: E402
 from ftervit.layers.gelu_quant import gelu_quant_triton  # noqa: E402
 
 
@@ -63,23 +63,19 @@ def main(argv=None) -> int:
     rows = []
     floor = timed(fresh_compile(F.gelu), x, args.reps)
     rows.append(("float GELU, compiled", floor, None))
-    wide_rows.disable_wide_row_fusion()
-    chunked = fresh_compile(gelu_then_quant)
-    reference = chunked(x)
-    rows.append(("GELU + quant, compiled, chunked rows", timed(chunked, x, args.reps), reference))
-    if wide_rows.enable_wide_row_fusion():
-        one = fresh_compile(gelu_then_quant)
-        rows.append(("GELU + quant, compiled, wide rows", timed(one, x, args.reps), one(x)))
-        tuned = fresh_compile(gelu_then_quant, coordinate_descent_tuning=True)
-        rows.append(("  + coordinate-descent tuning", timed(tuned, x, args.reps), tuned(x)))
+    compiled = fresh_compile(gelu_then_quant)
+    reference = compiled(x)
+    rows.append(("GELU + quant, compiled", timed(compiled, x, args.reps), reference))
+    tuned = fresh_compile(gelu_then_quant, coordinate_descent_tuning=True)
+    rows.append(("  + coordinate-descent tuning", timed(tuned, x, args.reps), tuned(x)))
     rows.append(("GELU + quant, Triton kernel", timed(gelu_quant_triton, x, args.reps),
                  gelu_quant_triton(x)))
     print(f"{torch.cuda.get_device_name()}; torch {torch.__version__}; "
           f"{args.rows} x {args.width} bf16\n")
-    print(f"{'variant':<40} {'us':>8} {'vs float':>9} {'values != chunked':>18}")
+    print(f"{'variant':<40} {'us':>8} {'vs float':>9} {'values != compiled':>19}")
     for name, us, out in rows:
         diff = "-" if out is None else f"{(out != reference).float().mean().item():.2e}"
-        print(f"{name:<40} {us:>8.1f} {us / floor:>8.2f}x {diff:>18}")
+        print(f"{name:<40} {us:>8.1f} {us / floor:>8.2f}x {diff:>19}")
     best = getattr(getattr(sys.modules["ftervit.layers.gelu_quant"], "_gelu_quant_kernel", None),
                    "best_config", None)
     print(f"\nTriton kernel launch configuration: {best}")

@@ -53,7 +53,6 @@ import ftervit.models  # noqa: E402,F401
 from ftervit.convert import ternarize  # noqa: E402
 from ftervit.layers import (int8_matmul_available, set_fast_quantizers,  # noqa: E402
                             use_patch_linear)
-from ftervit.layers.wide_rows import enable_wide_row_fusion  # noqa: E402
 from ftervit.train.engine import param_groups  # noqa: E402
 from ftervit.train.losses import distillation_loss  # noqa: E402
 from ftervit.train.teacher import TeacherRunner  # noqa: E402
@@ -115,8 +114,7 @@ class Bench:
         if key not in self.teachers:
             self.teachers[key] = TeacherRunner(copy.deepcopy(self.teacher_src), self.device,
                                                precision=precision, compile_model=compiled,
-                                               compile_mode=self.args.teacher_compile_mode
-                                               or self.args.compile_mode)
+                                               compile_mode=self.args.compile_mode)
         return self.teachers[key]
 
     def maybe_compiled(self, key, model, compiled: bool):
@@ -153,8 +151,7 @@ class Bench:
         model = self.student(quant)
         teacher = self.teacher(precision, compiled)
         if overlap and teacher.stream is None:
-            teacher.stream = torch.cuda.Stream(self.device,
-                                               priority=self.args.teacher_stream_priority)
+            teacher.stream = torch.cuda.Stream(self.device)
         elif not overlap:
             teacher.stream = None
         return self._time_train(name, self.maybe_compiled(quant, model, compiled), model,
@@ -282,17 +279,6 @@ def main(argv=None) -> int:
                    choices=["default", "reduce-overhead", "max-autotune",
                             "max-autotune-no-cudagraphs"],
                    help="torch.compile mode of the compiled variants (reduce-overhead: CUDA graphs)")
-    p.add_argument("--teacher-compile-mode", default=None,
-                   choices=["default", "reduce-overhead", "max-autotune",
-                            "max-autotune-no-cudagraphs"],
-                   help="torch.compile mode of the teacher (default: --compile-mode)")
-    p.add_argument("--teacher-stream-priority", type=int, default=0,
-                   help="CUDA priority of the overlapping teacher's stream (negative: higher)")
-    p.add_argument("--wide-rows", action=argparse.BooleanOptionalAction, default=True,
-                   help="quantize the MLP hidden rows in one pass (layers.wide_rows), as the "
-                        "training commands do (default: on)")
-    p.add_argument("--cudnn-attention", action=argparse.BooleanOptionalAction, default=True,
-                   help="allow cuDNN's attention kernels (off: PyTorch's flash attention)")
     p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
                    help="let cuDNN pick its fastest convolution for the patch embedding, as the "
                         "training commands do (default: on)")
@@ -305,11 +291,9 @@ def main(argv=None) -> int:
         print("bench_train_throughput: needs a CUDA GPU", file=sys.stderr)
         return 2
     set_inductor_options(args.inductor, p)
-    wide_rows = args.wide_rows and enable_wide_row_fusion()
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
-    torch.backends.cuda.enable_cudnn_sdp(args.cudnn_attention)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
@@ -323,8 +307,6 @@ def main(argv=None) -> int:
     print(f"{gpu}; torch {torch.__version__}; {args.model}; batch {args.batch}; "
           f"int8 matmul {'yes' if int8_matmul_available(bench.device) else 'no'}; "
           f"cudnn.benchmark {'on' if args.cudnn_benchmark else 'off'}; "
-          f"wide rows {'on' if wide_rows else 'off'}; "
-          f"cudnn attention {'on' if args.cudnn_attention else 'off'}; "
           f"compile mode {args.compile_mode or 'default'}", flush=True)
     results, t_start = [], time.perf_counter()
     for name in names:

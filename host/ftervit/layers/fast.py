@@ -38,16 +38,14 @@ class _TernarySTE(Function):
 # layer, 4 x 384 = 1536 in DeiT-S) get a looped kernel that reads the row, and recomputes
 # whatever was fused into it (the GELU), twice.  Taking the row maximum in chunks of this
 # width keeps each reduction one pass; a maximum is exact in any order, so values are equal.
-# `wide_rows.enable_wide_row_fusion` lets Inductor keep such rows whole instead (one kernel,
-# one read) and turns ROW_CHUNKING off.
+# (On CUDA the MLP's hidden layer goes through `gelu_quant`'s one-pass kernel instead.)
 ROW_CHUNK = 512
-ROW_CHUNKING = True
 
 
 def row_absmax(x: torch.Tensor) -> torch.Tensor:
     """max |x| over the last dim (kept), in chunks of ROW_CHUNK when the row is wider than 1024."""
     n = x.shape[-1]
-    if ROW_CHUNKING and n > 1024 and n % ROW_CHUNK == 0:
+    if n > 1024 and n % ROW_CHUNK == 0:
         chunked = x.abs().unflatten(-1, (n // ROW_CHUNK, ROW_CHUNK)).amax(dim=-1)
         return chunked.amax(dim=-1, keepdim=True)
     return x.abs().amax(dim=-1, keepdim=True)
