@@ -28,6 +28,9 @@ try:
 except ImportError:  # CPU-only installs: the reference path is used
     triton = None
 
+# Triton's CPU interpreter (tests): no libdevice and no autotuning there
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+
 
 def gelu_quant_ref(x: torch.Tensor) -> torch.Tensor:
     """The reference: exact (erf) GELU, then per-token absmax int8 fake-quantization."""
@@ -40,7 +43,7 @@ if triton is not None:
     _CONFIGS = [triton.Config({"ROWS": rows}, num_warps=warps)
                 for rows in (1, 2, 4) for warps in (1, 2, 4, 8)]
 
-    if os.environ.get("TRITON_INTERPRET") == "1":  # the CPU interpreter lacks libdevice
+    if INTERPRET:
         # Adding and subtracting 1.5 * 2**23 rounds a float32 of magnitude below 2**22 to
         # an integer, halves to even, as torch.round does.
         @triton.jit
@@ -110,7 +113,10 @@ def row_blocks(n: int):
         block = n // chunks
         if n % chunks == 0 and block & (block - 1) == 0 and block >= 16:
             return block, chunks
-    return triton.next_power_of_2(n), 1
+    return 1 << (n - 1).bit_length(), 1
+
+
+INTERPRET_ROWS = 2
 
 
 def triton_available(x: torch.Tensor) -> bool:
@@ -123,7 +129,11 @@ def _launch(x: torch.Tensor) -> torch.Tensor:
     n_rows, n_cols = x2.shape
     block, chunks = row_blocks(n_cols)
     grid = lambda meta: (triton.cdiv(n_rows, meta["ROWS"]),)  # noqa: E731
-    _gelu_quant_kernel[grid](x2, y, n_rows, N=n_cols, BLOCK=block, CHUNKS=chunks)
+    if INTERPRET:
+        _gelu_quant_kernel.fn[grid](x2, y, n_rows, N=n_cols, BLOCK=block, CHUNKS=chunks,
+                                    ROWS=INTERPRET_ROWS)
+    else:
+        _gelu_quant_kernel[grid](x2, y, n_rows, N=n_cols, BLOCK=block, CHUNKS=chunks)
     return y.view_as(x)
 
 
@@ -177,12 +187,18 @@ class QuantGELU(nn.GELU):
         return ste_act_per_token(F.gelu(x))
 
 
+def _passes_through(module) -> bool:
+    """Nothing between the GELU and fc2 may change values (dropout would, after quantizing)."""
+    return isinstance(module, nn.Identity) or (isinstance(module, nn.Dropout) and module.p == 0)
+
+
 def _fusable(mlp: nn.Module) -> bool:
+    """A timm `Mlp` (fc1 -> act -> drop1 -> norm -> fc2) with an exact GELU and a TernaryLinear fc2."""
     act, fc2 = getattr(mlp, "act", None), getattr(mlp, "fc2", None)
     return (type(act) in (nn.GELU, QuantGELU) and act.approximate == "none"
-            and hasattr(fc2, "prequantized_input") and isinstance(getattr(mlp, "drop1", None),
-                                                                  (nn.Dropout, nn.Identity))
-            and isinstance(getattr(mlp, "norm", nn.Identity()), nn.Identity))
+            and hasattr(fc2, "prequantized_input")
+            and _passes_through(getattr(mlp, "drop1", None))
+            and _passes_through(getattr(mlp, "norm", nn.Identity())))
 
 
 def fuse_gelu_quant(model: nn.Module, enabled: bool = True) -> nn.Module:
