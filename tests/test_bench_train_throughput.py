@@ -23,6 +23,7 @@ def bench():
     ("triton_tem_fused_addmm_0", "matmul"),
     ("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_7", "attention"),
     ("triton_red_fused_abs_amax_clamp_clamp_min_div_gelu_mul_round_view_22", "compiled elementwise/reduction"),
+    ("_gelu_quant_kernel", "compiled elementwise/reduction"),
     ("void at::native::multi_tensor_apply_kernel<FusedOptimizerTensorListMetadata>", "optimizer"),
     ("Memset (Device)", "other"),
 ])
