@@ -866,6 +866,22 @@ static inline void unmix4(int32_t *out, uint32_t e0, uint32_t e1, uint32_t e2, u
         e3 += c_ * (w_ >> 24); \
     } while (0)
 
+/* out[i] = sum_t c[t] * (byte i of w[t]) - bias, i = 0..3, t < len: four
+ * packed dot products at once (two terms a turn, then the odd one). */
+static inline void dot4(int32_t *out, const int32_t *c, const uint32_t *w, int len,
+                        uint32_t bias)
+{
+    uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+    int t = 0, len2 = len & ~1;
+    for (; t < len2; t += 2) {
+        MAC4(e0, e1, e2, e3, (uint32_t)c[t], w[t]);
+        MAC4(e0, e1, e2, e3, (uint32_t)c[t + 1], w[t + 1]);
+    }
+    for (; t < len; t++)
+        MAC4(e0, e1, e2, e3, (uint32_t)c[t], w[t]);
+    unmix4(out, e0, e1, e2, e3, bias);
+}
+
 /* sat32(round_shift(v * gain, s)) for many v of |v| < 2^b (16 <= b <= 23)
  * and one gain and s, on 32-bit words, for 0 <= gain < 2^31 and
  * 17 <= s <= 47.  With u = v + 2^b in [1, 2^(b+1)), u = uh 2^16 + ul and
@@ -948,18 +964,9 @@ static uint32_t attn_scores(int32_t *z, const int32_t *q, attn_fast_scratch_t s,
 {
     uint32_t top = 0;
     uint32_t bias = ((uint32_t)qsum << 7) - off;
-    int n4 = n & ~3, hd2 = hd & ~1;
+    int n4 = n & ~3;
     for (int j = 0; j < n4; j += 4) {
-        const uint32_t *w = s.kw + (size_t)(j >> 2) * (size_t)hd;
-        uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-        int d = 0;
-        for (; d < hd2; d += 2) {
-            MAC4(e0, e1, e2, e3, (uint32_t)q[d], w[d]);
-            MAC4(e0, e1, e2, e3, (uint32_t)q[d + 1], w[d + 1]);
-        }
-        for (; d < hd; d++)
-            MAC4(e0, e1, e2, e3, (uint32_t)q[d], w[d]);
-        unmix4(z + j, e0, e1, e2, e3, bias);
+        dot4(z + j, q, s.kw + (size_t)(j >> 2) * (size_t)hd, hd, bias);
         for (int i = 0; i < 4; i++)
             top = (uint32_t)z[j + i] > top ? (uint32_t)z[j + i] : top;
     }
@@ -1038,20 +1045,10 @@ static uint32_t attn_softmax16(int32_t *z, int n, int32_t top, const zplan_t *zp
 static void attn_weighted_sum(int32_t *o, const int32_t *p, attn_fast_scratch_t s, int n,
                               int hd, uint32_t psum)
 {
-    int hd4 = hd & ~3, n2 = n & ~1;
+    int hd4 = hd & ~3;
     uint32_t bias = psum << 7;
-    for (int d = 0; d < hd4; d += 4) {
-        const uint32_t *w = s.vw + (size_t)(d >> 2) * (size_t)n;
-        uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-        int j = 0;
-        for (; j < n2; j += 2) {
-            MAC4(e0, e1, e2, e3, (uint32_t)p[j], w[j]);
-            MAC4(e0, e1, e2, e3, (uint32_t)p[j + 1], w[j + 1]);
-        }
-        for (; j < n; j++)
-            MAC4(e0, e1, e2, e3, (uint32_t)p[j], w[j]);
-        unmix4(o + d, e0, e1, e2, e3, bias);
-    }
+    for (int d = 0; d < hd4; d += 4)
+        dot4(o + d, p, s.vw + (size_t)(d >> 2) * (size_t)n, n, bias);
     for (int d = hd4; d < hd; d++) {
         const int8_t *vd = s.v_tail + (size_t)(d - hd4) * (size_t)n;
         int32_t acc = 0;
