@@ -72,16 +72,21 @@ static inline int32_t ftv_sat32(int64_t v)
 }
 
 /* Number of bits of v (0 for 0). */
-static inline int32_t ftv_bitlen64(uint64_t v)
+static inline int32_t ftv_bitlen32(uint32_t v)
 {
     int32_t n = 0;
-    if (v >> 32) { v >>= 32; n += 32; }
     if (v >> 16) { v >>= 16; n += 16; }
     if (v >> 8)  { v >>= 8;  n += 8; }
     if (v >> 4)  { v >>= 4;  n += 4; }
     if (v >> 2)  { v >>= 2;  n += 2; }
     if (v >> 1)  { v >>= 1;  n += 1; }
     return n + (int32_t)v;
+}
+
+static inline int32_t ftv_bitlen64(uint64_t v)
+{
+    uint32_t hi = (uint32_t)(v >> 32);
+    return hi ? 32 + ftv_bitlen32(hi) : ftv_bitlen32((uint32_t)v);
 }
 
 /* |v| as an unsigned 32-bit value (also for INT32_MIN). */

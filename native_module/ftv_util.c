@@ -1,4 +1,5 @@
 #include "ftv_util.h"
+#include "ftv_fixed.h"
 
 /* Shift-and-subtract over the top `bits` bits of w (1 <= bits <= 32, taken
  * from bit 31 down once w is shifted up), with the running remainder
@@ -23,17 +24,6 @@ static uint32_t div_bits(uint32_t *rem, uint32_t w, int32_t bits, uint32_t d)
     return q;
 }
 
-static int32_t bitlen32(uint32_t v)
-{
-    int32_t n = 0;
-    if (v >> 16) { v >>= 16; n += 16; }
-    if (v >> 8)  { v >>= 8;  n += 8; }
-    if (v >> 4)  { v >>= 4;  n += 4; }
-    if (v >> 2)  { v >>= 2;  n += 2; }
-    if (v >> 1)  { v >>= 1;  n += 1; }
-    return n + (int32_t)v;
-}
-
 /* Long division that starts where the quotient can first be nonzero: with
  * L = bitlen(n) and k = bitlen(d), the top k - 1 bits of n are below d (the
  * initial remainder) and only the L - k + 1 bits below them give quotient
@@ -41,7 +31,7 @@ static int32_t bitlen32(uint32_t v)
 uint64_t ftv_udiv64(uint64_t n, uint32_t d)
 {
     uint32_t hi = (uint32_t)(n >> 32), lo = (uint32_t)n, r, q_hi = 0, q_lo;
-    int32_t len = hi ? 32 + bitlen32(hi) : bitlen32(lo), k = bitlen32(d), bits;
+    int32_t len = ftv_bitlen64(n), k = ftv_bitlen32(d), bits;
     if (d == 0)
         return ~(uint64_t)0;        /* outside the contract; as the bit loop gives */
     if (len < k)
