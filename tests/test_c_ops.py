@@ -222,6 +222,18 @@ def test_add_sat(cops):
 NORM_SHAPES = [(1, 1), (2, 2), (3, 7), (4, 36), (5, 97), (3, 192), (2, 384), (1, 1031)]
 
 
+def _check_layer_norm(cops, x, gamma, beta, mult2):
+    """C LayerNorm == numpy, and LayerNorm + quantize (ref and fast) == numpy's two steps."""
+    want = ref.layer_norm(x, gamma, beta, mult2)
+    _eq(cops.layer_norm(x, gamma, beta, mult2), want)
+    w_codes, w_a, w_sh = ref.quantize_rows(want)
+    for impl in ("ref", "fast"):
+        codes, a, sh = cops.layer_norm_quantize(x, gamma, beta, mult2, impl=impl)
+        _eq(codes, w_codes)
+        _eq(a, w_a)
+        _eq(sh, w_sh)
+
+
 @pytest.mark.parametrize("shape", NORM_SHAPES)
 @pytest.mark.parametrize("kind", KINDS + ["constant"])
 def test_layer_norm(cops, shape, kind):
@@ -233,14 +245,7 @@ def test_layer_norm(cops, shape, kind):
     gamma, beta = ternary(rng, (1, shape[1])), ternary(rng, (1, shape[1]))
     for mult_kind in ("packed", "any", "big", "small"):
         mult2 = mult_words(rng, 2, mult_kind)
-        want = ref.layer_norm(x, gamma, beta, mult2)
-        _eq(cops.layer_norm(x, gamma, beta, mult2), want)
-        w_codes, w_a, w_sh = ref.quantize_rows(want)
-        for impl in ("ref", "fast"):
-            codes, a, sh = cops.layer_norm_quantize(x, gamma, beta, mult2, impl=impl)
-            _eq(codes, w_codes)
-            _eq(a, w_a)
-            _eq(sh, w_sh)
+        _check_layer_norm(cops, x, gamma, beta, mult2)
 
 
 
@@ -279,14 +284,7 @@ def test_layer_norm_quantize_fast_paths(cops, dim):
         sg = int(rng.integers(0, 64)) if trial % 3 else int(rng.integers(0, 256))
         sb = int(rng.integers(0, 256)) if trial % 2 else int(rng.integers(0, 40))
         mult2 = np.array([(mg << 8) | sg, (mb << 8) | sb], np.int64).astype(np.int32)
-        want = ref.layer_norm(x, gamma, beta, mult2)
-        _eq(cops.layer_norm(x, gamma, beta, mult2), want)
-        w_codes, w_a, w_sh = ref.quantize_rows(want)
-        for impl in ("ref", "fast"):
-            codes, a, sh = cops.layer_norm_quantize(x, gamma, beta, mult2, impl=impl)
-            _eq(codes, w_codes)
-            _eq(a, w_a)
-            _eq(sh, w_sh)
+        _check_layer_norm(cops, x, gamma, beta, mult2)
 
 # ----------------------------------------------------------------------- GELU
 def test_gelu_everywhere_on_the_table_and_beyond(cops):
