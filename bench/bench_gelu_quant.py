@@ -23,8 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
 
-from ftervit.layers import fast  # noqa: E402
-from ftervit.layers.gelu_quant import gelu_quant_triton  # noqa: E402
+from ftervit.layers import fast, gelu_quant  # noqa: E402
 
 
 def timed(fn, x, reps: int) -> float:
@@ -68,17 +67,15 @@ def main(argv=None) -> int:
     rows.append(("GELU + quant, compiled", timed(compiled, x, args.reps), reference))
     tuned = fresh_compile(gelu_then_quant, coordinate_descent_tuning=True)
     rows.append(("  + coordinate-descent tuning", timed(tuned, x, args.reps), tuned(x)))
-    rows.append(("GELU + quant, Triton kernel", timed(gelu_quant_triton, x, args.reps),
-                 gelu_quant_triton(x)))
+    rows.append(("GELU + quant, Triton kernel", timed(gelu_quant.gelu_quant_triton, x, args.reps),
+                 gelu_quant.gelu_quant_triton(x)))
     print(f"{torch.cuda.get_device_name()}; torch {torch.__version__}; "
           f"{args.rows} x {args.width} bf16\n")
     print(f"{'variant':<40} {'us':>8} {'vs float':>9} {'values != compiled':>19}")
     for name, us, out in rows:
         diff = "-" if out is None else f"{(out != reference).float().mean().item():.2e}"
         print(f"{name:<40} {us:>8.1f} {us / floor:>8.2f}x {diff:>19}")
-    best = getattr(getattr(sys.modules["ftervit.layers.gelu_quant"], "_gelu_quant_kernel", None),
-                   "best_config", None)
-    print(f"\nTriton kernel launch configuration: {best}")
+    print(f"\nTriton kernel launch configuration: {gelu_quant._gelu_quant_kernel.best_config}")
     return 0
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import timm
 
-from ftervit.convert import ternarize
+import ftervit.models  # noqa: F401  (registers the ftervit_* models)
 from ftervit.layers import set_fast_quantizers, set_quantizers
 from ftervit.layers.gelu_quant import QuantGELU, fuse_gelu_quant, gelu_quant_ref, row_blocks
 
@@ -82,9 +82,7 @@ def test_row_blocks_cover_the_row_without_idle_lanes_where_possible(width, expec
 
 def _student(**kwargs):
     torch.manual_seed(0)
-    model = timm.create_model("deit3_small_patch16_224", img_size=32, patch_size=8, embed_dim=48,
-                              depth=2, num_heads=2, num_classes=5, **kwargs)
-    return ternarize(model).double().train()
+    return timm.create_model("ftervit_nano_patch7_28", **kwargs).double().train()
 
 
 def test_fusing_changes_no_value_gradient_or_key():
@@ -92,7 +90,7 @@ def test_fusing_changes_no_value_gradient_or_key():
     fast = set_fast_quantizers(copy.deepcopy(ref), True)
     assert all(type(b.mlp.act) is QuantGELU and b.mlp.fc2.prequantized_input for b in fast.blocks)
     assert list(fast.state_dict()) == list(ref.state_dict())
-    x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    x = torch.randn(3, 1, 28, 28, dtype=torch.float64)
     out_ref, out_fast = ref(x), fast(x)
     assert torch.equal(out_fast, out_ref)
     out_ref.square().sum().backward()
@@ -114,7 +112,7 @@ def test_fused_gelu_follows_set_quantizers():
     ref, fast = _student(), set_fast_quantizers(_student(), True)
     set_quantizers(ref, acts=False)
     set_quantizers(fast, acts=False)
-    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    x = torch.randn(2, 1, 28, 28, dtype=torch.float64)
     assert all(type(b.mlp.act) is QuantGELU for b in fast.blocks)
     # float activations: equal up to float64 summation order (the fused patch embedding)
     assert torch.allclose(fast(x), ref(x), rtol=1e-10, atol=1e-15)
@@ -131,8 +129,7 @@ def test_not_fused_where_values_would_change():
     assert all(type(b.mlp.act) is nn.GELU for b in dropped.blocks)  # dropout after GELU
     int8 = set_fast_quantizers(_student(), True, int8_matmul=True)
     assert all(type(b.mlp.act) is nn.GELU for b in int8.blocks)  # fc2 quantizes in its kernel
-    float_model = fuse_gelu_quant(timm.create_model("deit_tiny_patch16_224", img_size=32,
-                                                    patch_size=8, depth=1, num_classes=5))
+    float_model = fuse_gelu_quant(timm.create_model("deit_nano_patch7_28"))
     assert type(float_model.blocks[0].mlp.act) is nn.GELU  # no ternary fc2: nothing to fold
 
 
