@@ -193,7 +193,7 @@ def _passes_through(module) -> bool:
 
 
 def _fusable(mlp: nn.Module) -> bool:
-    """A timm `Mlp` (fc1 -> act -> drop1 -> norm -> fc2) with an exact GELU and a TernaryLinear fc2."""
+    """A timm `Mlp` (fc1 -> act -> drop1 -> norm -> fc2), exact GELU, TernaryLinear fc2."""
     act, fc2 = getattr(mlp, "act", None), getattr(mlp, "fc2", None)
     return (type(act) in (nn.GELU, QuantGELU) and act.approximate == "none"
             and hasattr(fc2, "prequantized_input")
