@@ -13,8 +13,10 @@ backward, optimizer step) on random images and labels already on the GPU:
   teacher; the teacher's forward pass is included in every step.  The name says
   how the student quantizes (ref: the reference fake-quantizers; fast: fused
   quantizers; int8: fused, forward products as exact int8 x ternary `torch._int_mm`),
-  how the teacher runs (amp: fp32 weights under autocast; bf16: weights cast once;
-  fp8: FP8 tensor-core products), whether it runs one batch ahead on a second
+  how the teacher runs (amp: fp32 weights under autocast; bf16: weights cast once,
+  GELU in the first MLP product's epilogue, as the training commands run it;
+  bf16plain: the same with GELU as a pass of its own; fp8: FP8 tensor-core
+  products), whether it runs one batch ahead on a second
   CUDA stream (overlap), and whether both are `torch.compile`d;
 * distill-floatstudent-*: the same distillation step with the float model (patch
   embedding as a matrix product) as the student, no quantizers at all: the ceiling
@@ -63,6 +65,8 @@ VARIANTS = {  # in the default running order: each compiled module is reused by 
     "float-patchlinear-compiled": ("float", "patchlinear", None, False, True),
     "distill-fast-bf16-overlap-compiled": ("distill", "fast", "bf16", True, True),
     "teacher-bf16-compiled": ("teacher", None, "bf16", False, True),
+    "distill-fast-bf16plain-overlap-compiled": ("distill", "fast", "bf16plain", True, True),
+    "teacher-bf16plain-compiled": ("teacher", None, "bf16plain", False, True),
     "student-fast-compiled": ("student", "fast", None, False, True),
     "distill-floatstudent-bf16-compiled": ("distill", "patchlinear", "bf16", False, True),
     "distill-fast-bf16-compiled": ("distill", "fast", "bf16", False, True),
@@ -112,9 +116,12 @@ class Bench:
     def teacher(self, precision: str, compiled: bool):
         key = (precision, compiled)
         if key not in self.teachers:
-            self.teachers[key] = TeacherRunner(copy.deepcopy(self.teacher_src), self.device,
-                                               precision=precision, compile_model=compiled,
-                                               compile_mode=self.args.compile_mode)
+            mode = self.args.teacher_compile_mode or self.args.compile_mode
+            self.teachers[key] = TeacherRunner(
+                copy.deepcopy(self.teacher_src), self.device,
+                precision="bf16" if precision == "bf16plain" else precision,
+                gelu_epilogue=precision != "bf16plain", compile_model=compiled,
+                compile_mode=mode)
         return self.teachers[key]
 
     def maybe_compiled(self, key, model, compiled: bool):
@@ -279,6 +286,10 @@ def main(argv=None) -> int:
                    choices=["default", "reduce-overhead", "max-autotune",
                             "max-autotune-no-cudagraphs"],
                    help="torch.compile mode of the compiled variants (reduce-overhead: CUDA graphs)")
+    p.add_argument("--teacher-compile-mode", default=None,
+                   choices=["default", "reduce-overhead", "max-autotune",
+                            "max-autotune-no-cudagraphs"],
+                   help="the teacher's torch.compile mode, if not --compile-mode's")
     p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
                    help="let cuDNN pick its fastest convolution for the patch embedding, as the "
                         "training commands do (default: on)")

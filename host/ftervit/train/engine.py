@@ -132,7 +132,8 @@ class Trainer:
             precision = args.teacher_precision or ("bf16" if self.device.type == "cuda" else "fp32")
             self.teacher = TeacherRunner(models.teacher, self.device, precision=precision,
                                          compile_model=bool(args.compile),
-                                         overlap=bool(args.teacher_overlap))
+                                         overlap=bool(args.teacher_overlap),
+                                         gelu_epilogue=args.teacher_gelu_epilogue)
         self.to_teacher = _renormaliser(models.meta, models.teacher_meta, self.device)
 
     # ------------------------------------------------------------------ checkpoints

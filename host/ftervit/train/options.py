@@ -98,6 +98,10 @@ def add_teacher_options(p: argparse.ArgumentParser, required: bool) -> None:
                    help="teacher arithmetic (default bf16 on CUDA, fp32 on CPU)")
     g.add_argument("--teacher-overlap", action=argparse.BooleanOptionalAction, default=True,
                    help="run the teacher one batch ahead on a second CUDA stream")
+    g.add_argument("--teacher-gelu-epilogue", action=argparse.BooleanOptionalAction,
+                   default=True,
+                   help="bf16 teacher: each MLP's GELU (tanh form) inside its first matrix "
+                        "product's epilogue instead of a pass of its own")
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:

@@ -5,12 +5,13 @@ with a local weights file (`--teacher-model NAME --teacher-weights PATH`).
 Nothing is ever downloaded.
 
 Running (`TeacherRunner`): the teacher needs no gradients, so it runs under
-`no_grad` with its weights cast once to bf16 (no per-step casts) and its patch
-embedding computed as one matrix product (`layers.patch_linear`), optionally
-with FP8 matrix products (`precision='fp8'`, Hopper GPUs), optionally compiled
-on its own, and optionally on a second CUDA stream one batch ahead of the
-student (`overlap`), so its matrix products share the GPU with the student's
-memory-bound kernels instead of waiting for them.
+`no_grad` with its weights cast once to bf16 (no per-step casts), its patch
+embedding computed as one matrix product (`layers.patch_linear`) and each
+MLP's GELU inside its first matrix product (`layers.linear_gelu`), or
+optionally with FP8 matrix products (`precision='fp8'`, Hopper GPUs);
+optionally compiled on its own, and optionally on a second CUDA stream one
+batch ahead of the student (`overlap`), so its matrix products share the GPU
+with the student's memory-bound kernels instead of waiting for them.
 """
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..checkpoint import load_model, make_meta
+from ..layers.linear_gelu import fuse_linear_gelu
 from ..layers.patch_linear import use_patch_linear
 
 PRECISIONS = ("fp32", "amp", "bf16", "fp8")
@@ -108,10 +110,14 @@ class _Pending:
 
 
 class TeacherRunner:
-    """Callable frozen teacher: `runner(x)` or `runner.submit(x).result()` give float logits."""
+    """Callable frozen teacher: `runner(x)` or `runner.submit(x).result()` give float logits.
+
+    `gelu_epilogue` (bf16 on CUDA only) computes each MLP's GELU inside its first matrix
+    product, in the tanh form: see `layers.linear_gelu`."""
 
     def __init__(self, model: nn.Module, device, precision: str = "bf16",
-                 compile_model: bool = False, overlap: bool = False, compile_mode=None):
+                 compile_model: bool = False, overlap: bool = False, compile_mode=None,
+                 gelu_epilogue: bool = True):
         if precision not in PRECISIONS:
             raise ValueError(f"teacher precision must be one of {PRECISIONS}")
         device = torch.device(device)
@@ -126,6 +132,9 @@ class TeacherRunner:
                 convert_linears_to_fp8(model)
             else:
                 precision = "bf16"
+        self.gelu_epilogue = bool(gelu_epilogue) and precision == "bf16"
+        if self.gelu_epilogue:
+            fuse_linear_gelu(model)
         self.precision = precision
         self.device = device
         self.model = model
