@@ -13,13 +13,23 @@ Inductor's code for the same expression, computes in float32 from the bf16
 input, so on the GPU a code can differ from the CPU reference by one where a
 value sits on a rounding boundary.
 """
+import os
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .fast import ste_act_per_token
-from .quant import fake_act_per_token
-from .triton_quant import INTERPRET, absmax_step, fake_int8, tl, triton, triton_available
+from .quant import ACT_QMAX, EPS, fake_act_per_token
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # CPU-only installs: the reference path is used
+    triton = None
+
+# Triton's CPU interpreter (tests): no libdevice and no autotuning there
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def gelu_quant_ref(x: torch.Tensor) -> torch.Tensor:
@@ -28,8 +38,23 @@ def gelu_quant_ref(x: torch.Tensor) -> torch.Tensor:
 
 
 if triton is not None:
+    EPS_C = tl.constexpr(EPS)
+    QMAX_C = tl.constexpr(float(ACT_QMAX))
     _CONFIGS = [triton.Config({"ROWS": rows}, num_warps=warps)
                 for rows in (1, 2, 4) for warps in (1, 2, 4, 8)]
+
+    if INTERPRET:
+        # Adding and subtracting 1.5 * 2**23 rounds a float32 of magnitude below 2**22 to
+        # an integer, halves to even, as torch.round does.
+        @triton.jit
+        def _round_half_even(v):
+            return (v + 12582912.0) - 12582912.0
+    else:
+        from triton.language.extra import libdevice
+
+        @triton.jit
+        def _round_half_even(v):
+            return libdevice.rint(v)
 
     @triton.jit
     def _gelu_chunk(x_ptr, offsets, mask):
@@ -42,7 +67,9 @@ if triton is not None:
 
     @triton.jit
     def _store_codes(y_ptr, offsets, mask, g, scale):
-        tl.store(y_ptr + offsets, fake_int8(g, scale).to(y_ptr.dtype.element_ty), mask=mask)
+        codes = _round_half_even(g / scale)
+        codes = tl.minimum(tl.maximum(codes, -QMAX_C - 1.0), QMAX_C)
+        tl.store(y_ptr + offsets, (codes * scale).to(y_ptr.dtype.element_ty), mask=mask)
 
     @triton.autotune(configs=_CONFIGS, key=["N"])
     @triton.jit
@@ -69,7 +96,7 @@ if triton is not None:
         if CHUNKS > 3:
             g3 = _gelu_chunk(x_ptr, offsets + 3 * BLOCK, mask)
             amax = tl.maximum(amax, _row_absmax(g3))
-        scale = absmax_step(amax)
+        scale = tl.div_rn(tl.maximum(amax, EPS_C), QMAX_C)
         _store_codes(y_ptr, offsets, mask, g0, scale)
         if CHUNKS > 1:
             _store_codes(y_ptr, offsets + BLOCK, mask, g1, scale)
@@ -90,6 +117,10 @@ def row_blocks(n: int):
 
 
 INTERPRET_ROWS = 2
+
+
+def triton_available(x: torch.Tensor) -> bool:
+    return triton is not None and x.is_cuda and x.numel() < 2**31
 
 
 def _launch(x: torch.Tensor) -> torch.Tensor:

@@ -8,16 +8,12 @@ this module adds the quantization of the two attention products:
   and the weighted sum of V need a single multiplier each;
 * P (softmax probabilities): fixed point with 15 fractional bits, modelled
   only in `exact` mode (the recovery phase), where attention runs unfused.
-
-With the fused quantizers, training on CUDA quantizes Q, K and V in one pass
-(`qkv_quant`).
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import Attention
 
-from . import qkv_quant
 from .fast import ste_act_per_group, ste_act_per_token, ste_fixed_point
 from .quant import fake_act_per_group, fake_act_per_token, fake_fixed_point
 
@@ -66,19 +62,12 @@ class TernaryAttention(Attention):
                 fake_act_per_group(k, dims=(-2, -1)),
                 fake_act_per_group(v, dims=(-2, -1)))
 
-    def _split_quantized(self, qkv: torch.Tensor):
-        """q, k, v as (B, H, N, D), quantized.  Training with the fused quantizers on CUDA
-        uses the one-pass kernels of `qkv_quant` (equal values); evaluation the reference."""
-        if (self.fast and self.quant_act and qkv.requires_grad
-                and qkv_quant.fits(qkv, self.num_heads)):
-            return qkv_quant.qkv_quant_triton(qkv, self.num_heads)
-        return self._quantize_qkv(*qkv_quant.split_heads(qkv, self.num_heads))
-
     def forward(self, x: torch.Tensor, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
         if attn_mask is not None or is_causal:
             raise ValueError("TernaryAttention supports unmasked self-attention only")
         B, N, _ = x.shape
-        q, k, v = self._split_quantized(self.qkv(x))
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = self._quantize_qkv(*qkv.unbind(0))
         if self.exact and self.quant_act:
             probs = ((q * self.scale) @ k.transpose(-2, -1)).float().softmax(dim=-1)
             rounding = ste_fixed_point if self.fast else fake_fixed_point
