@@ -8,19 +8,23 @@ backward, optimizer step) on random images and labels already on the GPU:
 
 * float-*:   the float timm model trained with cross-entropy (the reference point);
   float-patchlinear-* computes its patch embedding as one matrix product, as the
-  ternary student's fused path and the teacher runner do;
+  ternary student's fused path and the teacher runner do; float-fast-* also
+  computes the last block for the class token only (`layers.class_token`): the
+  float model as `ftervit train` runs it;
 * distill-*: FTerViT student = ternarize(copy of the teacher), KL loss to the frozen
   teacher; the teacher's forward pass is included in every step.  The name says
   how the student quantizes (ref: the reference fake-quantizers; fast: fused
-  quantizers; int8: fused, forward products as exact int8 x ternary `torch._int_mm`),
+  quantizers, last block for the class token only, as the training commands run
+  it; fastfull: the same with the last block computed for every token; int8: fused,
+  forward products as exact int8 x ternary `torch._int_mm`),
   how the teacher runs (amp: fp32 weights under autocast; bf16: weights cast once,
-  GELU in the first MLP product's epilogue, as the training commands run it;
-  bf16plain: the same with GELU as a pass of its own; fp8: FP8 tensor-core
-  products), whether it runs one batch ahead on a second
+  GELU in the first MLP product's epilogue and the last block for the class token
+  only, as the training commands run it; bf16plain: neither of those two; fp8: FP8
+  tensor-core products), whether it runs one batch ahead on a second
   CUDA stream (overlap), and whether both are `torch.compile`d;
-* distill-floatstudent-*: the same distillation step with the float model (patch
-  embedding as a matrix product) as the student, no quantizers at all: the ceiling
-  that fusing the quantizers can reach;
+* distill-floatstudent-*: the same distillation step with the float model (as in
+  float-fast-*) as the student, no quantizers at all: the ceiling that fusing the
+  quantizers can reach;
 * teacher-*: the teacher's forward pass alone (inference throughput).
 
 `--profile` also records a few steps of each variant with the PyTorch profiler
@@ -55,6 +59,7 @@ import ftervit.models  # noqa: E402,F401
 from ftervit.convert import ternarize  # noqa: E402
 from ftervit.layers import (int8_matmul_available, set_fast_quantizers,  # noqa: E402
                             use_patch_linear)
+from ftervit.layers.class_token import class_token_output  # noqa: E402
 from ftervit.train.engine import param_groups  # noqa: E402
 from ftervit.train.losses import distillation_loss  # noqa: E402
 from ftervit.train.teacher import TeacherRunner  # noqa: E402
@@ -63,12 +68,15 @@ from ftervit.train.teacher import TeacherRunner  # noqa: E402
 VARIANTS = {  # in the default running order: each compiled module is reused by later variants
     "float-compiled": ("float", None, None, False, True),
     "float-patchlinear-compiled": ("float", "patchlinear", None, False, True),
+    "float-fast-compiled": ("float", "floatfast", None, False, True),
     "distill-fast-bf16-overlap-compiled": ("distill", "fast", "bf16", True, True),
     "teacher-bf16-compiled": ("teacher", None, "bf16", False, True),
     "distill-fast-bf16plain-overlap-compiled": ("distill", "fast", "bf16plain", True, True),
+    "distill-fastfull-bf16-overlap-compiled": ("distill", "fastfull", "bf16", True, True),
+    "student-fastfull-compiled": ("student", "fastfull", None, False, True),
     "teacher-bf16plain-compiled": ("teacher", None, "bf16plain", False, True),
     "student-fast-compiled": ("student", "fast", None, False, True),
-    "distill-floatstudent-bf16-compiled": ("distill", "patchlinear", "bf16", False, True),
+    "distill-floatstudent-bf16-compiled": ("distill", "floatfast", "bf16", False, True),
     "distill-fast-bf16-compiled": ("distill", "fast", "bf16", False, True),
     "distill-fast-fp8-overlap-compiled": ("distill", "fast", "fp8", True, True),
     "teacher-fp8-compiled": ("teacher", None, "fp8", False, True),
@@ -101,27 +109,26 @@ class Bench:
         self.students, self.teachers, self.compiled = {}, {}, {}
 
     def student(self, quant: str):
-        if quant == "patchlinear":
-            if quant not in self.students:
-                model = use_patch_linear(copy.deepcopy(self.teacher_src)).train()
-                self.students[quant] = model
-            return self.students[quant]
         if quant not in self.students:
-            model = ternarize(copy.deepcopy(self.teacher_src)).train().to(self.device)
-            if quant in ("fast", "int8"):
-                set_fast_quantizers(model, True, int8_matmul=quant == "int8")
+            if quant in ("patchlinear", "floatfast"):
+                model = use_patch_linear(copy.deepcopy(self.teacher_src)).train()
+            else:
+                model = ternarize(copy.deepcopy(self.teacher_src)).train().to(self.device)
+                set_fast_quantizers(model, quant != "ref", int8_matmul=quant == "int8")
+            if quant in ("floatfast", "fast", "int8"):
+                class_token_output(model)
             self.students[quant] = model
         return self.students[quant]
 
-    def teacher(self, precision: str, compiled: bool):
-        key = (precision, compiled)
+    def teacher(self, precision: str, compiled: bool, overlap: bool = False):
+        key = (precision, compiled, overlap)
         if key not in self.teachers:
             mode = self.args.teacher_compile_mode or self.args.compile_mode
             self.teachers[key] = TeacherRunner(
                 copy.deepcopy(self.teacher_src), self.device,
                 precision="bf16" if precision == "bf16plain" else precision,
-                gelu_epilogue=precision != "bf16plain", compile_model=compiled,
-                compile_mode=mode)
+                gelu_epilogue=precision != "bf16plain", class_token_only=precision != "bf16plain",
+                compile_model=compiled, compile_mode=mode, overlap=overlap)
         return self.teachers[key]
 
     def maybe_compiled(self, key, model, compiled: bool):
@@ -156,11 +163,7 @@ class Bench:
         if kind == "teacher":
             return self._time_teacher(name, self.teacher(precision, compiled))
         model = self.student(quant)
-        teacher = self.teacher(precision, compiled)
-        if overlap and teacher.stream is None:
-            teacher.stream = torch.cuda.Stream(self.device)
-        elif not overlap:
-            teacher.stream = None
+        teacher = self.teacher(precision, compiled, overlap)
         return self._time_train(name, self.maybe_compiled(quant, model, compiled), model,
                                 teacher, overlap)
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from timm.models.vision_transformer import Block
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_train_throughput.py"
 
@@ -45,7 +46,25 @@ def test_inductor_options_set_nested_keys_and_refuse_unknown(bench, monkeypatch)
 
 def test_float_student_variant_is_registered(bench):
     kind, quant, precision, overlap, compiled = bench.VARIANTS["distill-floatstudent-bf16-compiled"]
-    assert (kind, quant, precision, overlap, compiled) == ("distill", "patchlinear", "bf16", False, True)
+    assert (kind, quant, precision, overlap, compiled) == ("distill", "floatfast", "bf16", False, True)
+
+
+def test_students_and_teachers_are_built_as_named(bench):
+    """fast / floatfast: last block for the class token only; fastfull: every token;
+    bf16plain teacher: the full last block (and, off CUDA, fp32 without the GELU epilogue)."""
+    from ftervit.layers.class_token import ClassTokenBlock
+    from ftervit.layers.patch_linear import PatchLinearConv2d
+    args = argparse.Namespace(model="deit_nano_patch7_28", batch=2, device="cpu",
+                              compile_mode=None, teacher_compile_mode=None)
+    b = bench.Bench(args)
+    last = {q: type(b.student(q).blocks[-1]) for q in ("fast", "fastfull", "floatfast", "ref")}
+    assert last == {"fast": ClassTokenBlock, "fastfull": Block, "floatfast": ClassTokenBlock,
+                    "ref": Block}
+    assert type(b.student("floatfast").patch_embed.proj) is PatchLinearConv2d
+    assert b.student("fast").blocks[0].attn.fast and not b.student("ref").blocks[0].attn.fast
+    assert type(b.teacher("bf16", False).model.blocks[-1]) is ClassTokenBlock
+    plain = b.teacher("bf16plain", False)
+    assert type(plain.model.blocks[-1]) is Block and not plain.gelu_epilogue
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without a GPU")

@@ -324,6 +324,7 @@ def test_two_processes_take_the_same_steps_as_one(work, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     a, b = read_checkpoint(single)["model"], read_checkpoint(double)["model"]
     assert read_checkpoint(double)["train_state"]["world"] == 2
+    diffs = []
     for k in a:
         diff = (a[k] - b[k]).abs()
         if k.endswith("attn.qkv.bias"):
@@ -332,4 +333,51 @@ def test_two_processes_take_the_same_steps_as_one(work, tmp_path):
             dim = diff.numel() // 3
             assert diff[dim:2 * dim].max() <= 4e-3 + 1e-6, k
             diff = torch.cat([diff[:dim], diff[2 * dim:]])
-        assert diff.max() < 1e-4, (k, diff.max().item())  # a tenth of one Adam step
+        # Adam turns a rounding difference in a near-zero gradient into up to a whole step,
+        # and a ternary code flipped by it moves the next steps: a few weights may drift by
+        # a fraction of a step.  Different samples or unaveraged gradients would move most
+        # weights by whole steps (lr 1e-3).
+        assert diff.max() < 1e-3, (k, diff.max().item())
+        diffs.append(diff.flatten())
+    diffs = torch.cat(diffs)
+    assert (diffs < 1e-5).float().mean() > 0.99, diffs.quantile(0.99).item()
+
+
+# ---------------------------------------------------------------- compile options
+
+def test_compile_mode_implies_compile():
+    from argparse import Namespace
+
+    from ftervit.train.engine import compile_mode
+    assert compile_mode(Namespace(compile=False, compile_mode=None)) is None
+    assert compile_mode(Namespace(compile=True, compile_mode=None)) == "default"
+    assert compile_mode(Namespace(compile=False, compile_mode="reduce-overhead")) == "reduce-overhead"
+
+
+def test_unknown_compile_mode_is_refused(work, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli(["distill", "--teacher", str(work["teacher"]), "--data", str(work["data"]),
+             "--output", str(tmp_path / "s.pt"), "--compile-mode", "fastest", *COMMON])
+    assert "--compile-mode: invalid choice" in capsys.readouterr().err
+    assert not (tmp_path / "s.pt").exists()
+
+
+def test_teacher_on_a_side_stream_never_replays_cuda_graphs():
+    from ftervit.train.teacher import teacher_compile_mode
+    assert teacher_compile_mode("reduce-overhead", side_stream=True) == "default"
+    assert teacher_compile_mode("max-autotune", side_stream=True) == "max-autotune-no-cudagraphs"
+    assert teacher_compile_mode("reduce-overhead", side_stream=False) == "reduce-overhead"
+    assert teacher_compile_mode(None, side_stream=True) is None
+
+
+def test_cuda_graphs_are_refused_under_torchrun(work, tmp_path):
+    out = tmp_path / "s.pt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           f"--master_port={_free_port()}", "-m", "ftervit", "distill", "--teacher",
+           str(work["teacher"]), "--data", str(work["data"]), "--compile-mode", "reduce-overhead",
+           "--output", str(out), *COMMON]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "host"))
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "not supported under torchrun; use --compile" in proc.stderr
+    assert not out.exists()

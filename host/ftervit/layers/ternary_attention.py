@@ -16,6 +16,7 @@ from timm.layers import Attention
 
 from .fast import ste_act_per_group, ste_act_per_token, ste_fixed_point
 from .quant import fake_act_per_group, fake_act_per_token, fake_fixed_point
+from .retype import retyped
 
 PROB_FRAC_BITS = 15
 
@@ -39,14 +40,7 @@ class TernaryAttention(Attention):
             unsupported.append("gated attention")
         if unsupported:
             raise ValueError("TernaryAttention does not support " + ", ".join(unsupported))
-        new = cls.__new__(cls)
-        nn.Module.__init__(new)
-        for key, value in attn.__dict__.items():
-            if key not in ("_parameters", "_buffers", "_modules", "training"):
-                new.__dict__[key] = value
-        for name, child in attn.named_children():
-            new.add_module(name, child)
-        new.train(attn.training)
+        new = retyped(attn, cls)
         new.quant_act = True
         new.exact = False
         return new
@@ -62,12 +56,18 @@ class TernaryAttention(Attention):
                 fake_act_per_group(k, dims=(-2, -1)),
                 fake_act_per_group(v, dims=(-2, -1)))
 
-    def forward(self, x: torch.Tensor, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask=None, is_causal: bool = False,
+                queries=None) -> torch.Tensor:
+        """Self-attention over all tokens of `x`; with `queries`, output for the first
+        `queries` tokens only (every token still gives keys and values)."""
         if attn_mask is not None or is_causal:
             raise ValueError("TernaryAttention supports unmasked self-attention only")
         B, N, _ = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = self._quantize_qkv(*qkv.unbind(0))
+        q, k, v = qkv.unbind(0)
+        if queries is not None:
+            q = q[:, :, :queries]  # Q's quantizer is per token: slicing first changes no value
+        q, k, v = self._quantize_qkv(q, k, v)
         if self.exact and self.quant_act:
             probs = ((q * self.scale) @ k.transpose(-2, -1)).float().softmax(dim=-1)
             rounding = ste_fixed_point if self.fast else fake_fixed_point
@@ -79,7 +79,7 @@ class TernaryAttention(Attention):
         else:
             attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
             x = self.attn_drop(attn) @ v
-        x = x.transpose(1, 2).reshape(B, N, self.attn_dim)
+        x = x.transpose(1, 2).reshape(B, q.shape[2], self.attn_dim)
         return self.proj_drop(self.proj(x))
 
     def extra_repr(self) -> str:

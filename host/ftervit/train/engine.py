@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ..checkpoint import read_checkpoint, rng_state, save_checkpoint, unwrap_model
 from ..layers import int8_matmul_available, set_fast_quantizers, use_patch_linear
+from ..layers.class_token import class_token_output
 from .data import DataBundle
 from .distributed import Dist
 from .losses import distillation_loss, label_loss
@@ -31,7 +32,7 @@ from .run_log import RunLog, log_path_for
 from .schedule import warmup_cosine
 from .setup import Models
 from .sharding import derive_seed
-from .teacher import TeacherRunner
+from .teacher import CUDA_GRAPH_MODES, TeacherRunner
 
 
 @dataclass
@@ -68,6 +69,13 @@ def _renormaliser(student_meta: dict, teacher_meta: Optional[dict], device):
     ms, ss = (torch.tensor(student_meta[k], device=device).view(1, c, 1, 1) for k in ("mean", "std"))
     mt, st = (torch.tensor(teacher_meta[k], device=device).view(1, c, 1, 1) for k in ("mean", "std"))
     return lambda x: (x * ss + ms - mt) / st
+
+
+def compile_mode(args):
+    """The torch.compile mode the run asked for (--compile-mode implies --compile), or None."""
+    if args.compile_mode:
+        return args.compile_mode
+    return "default" if args.compile else None
 
 
 def evaluate(model: nn.Module, data, batch_size: int, dist: Dist, amp: bool):
@@ -116,6 +124,8 @@ class Trainer:
             set_fast_quantizers(student, bool(args.fast_quant), int8_matmul=int8)
         elif args.fast_quant:
             use_patch_linear(student)  # what the ternary student's fused path does too
+        if args.fast_quant:
+            class_token_output(student)  # the head reads one token of the last block
         self.student = student
         fused = self.device.type == "cuda"
         self.optimizer = torch.optim.AdamW(param_groups(student, recipe["weight_decay"]),
@@ -127,11 +137,15 @@ class Trainer:
         self.start_epoch, self.start_step, self.global_step = 0, 0, 0
         self.best = None
 
+        if dist.world > 1 and compile_mode(args) in CUDA_GRAPH_MODES:
+            raise ValueError(f"--compile-mode {compile_mode(args)} (CUDA graphs) is not "
+                             "supported under torchrun; use --compile")
         self.teacher = None
         if models.teacher is not None:
             precision = args.teacher_precision or ("bf16" if self.device.type == "cuda" else "fp32")
             self.teacher = TeacherRunner(models.teacher, self.device, precision=precision,
-                                         compile_model=bool(args.compile),
+                                         compile_model=compile_mode(args) is not None,
+                                         compile_mode=compile_mode(args),
                                          overlap=bool(args.teacher_overlap),
                                          gelu_epilogue=args.teacher_gelu_epilogue)
         self.to_teacher = _renormaliser(models.meta, models.teacher_meta, self.device)
@@ -193,8 +207,9 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        if self.args.compile:
-            model = torch.compile(model)
+        mode = compile_mode(self.args)
+        if mode is not None:
+            model = torch.compile(model, mode=mode)
         return model
 
     def loss(self, logits, targets, teacher_logits):
@@ -234,7 +249,7 @@ class Trainer:
             self.log.write(event="start", phase=self.phase, model=self.models.meta["model_name"],
                            mode=self.models.meta["mode"], exact=self.models.meta["exact"],
                            world=dist.world, steps_per_epoch=self.steps_per_epoch,
-                           device=str(self.device), amp=self.amp, compile=bool(args.compile),
+                           device=str(self.device), amp=self.amp, compile=compile_mode(args),
                            **{f"recipe_{k}": v for k, v in self.recipe.items()})
         step_in_epoch = self.start_step
         for epoch in range(self.start_epoch, self.epochs):

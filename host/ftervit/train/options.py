@@ -81,6 +81,9 @@ def add_optim_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0: off)")
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 def add_teacher_options(p: argparse.ArgumentParser, required: bool) -> None:
     g = p.add_argument_group("teacher" + ("" if required else " (optional)"))
     g.add_argument("--teacher", default=None, metavar="CKPT", help="float ftervit checkpoint")
@@ -118,9 +121,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="bf16 autocast (default: on for CUDA)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                    help="torch.compile the student (and the teacher)")
+    g.add_argument("--compile-mode", default=None, choices=COMPILE_MODES,
+                   help="torch.compile mode, implies --compile (reduce-overhead: CUDA graphs, "
+                        "the fastest on a GPU; default: 'default')")
     g.add_argument("--fast-quant", action=argparse.BooleanOptionalAction, default=True,
-                   help="fused quantizers and a patch embedding computed as one matrix "
-                        "product (equal values up to float rounding, faster)")
+                   help="fused quantizers, a patch embedding computed as one matrix "
+                        "product, and the last block computed for the class token only "
+                        "(equal values up to float rounding, faster)")
     g.add_argument("--int8-matmul", action=argparse.BooleanOptionalAction, default=False,
                    help="student forward products as exact int8 x ternary products")
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",

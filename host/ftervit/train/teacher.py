@@ -6,8 +6,9 @@ Nothing is ever downloaded.
 
 Running (`TeacherRunner`): the teacher needs no gradients, so it runs under
 `no_grad` with its weights cast once to bf16 (no per-step casts), its patch
-embedding computed as one matrix product (`layers.patch_linear`) and each
-MLP's GELU inside its first matrix product (`layers.linear_gelu`), or
+embedding computed as one matrix product (`layers.patch_linear`), its last
+block for the class token only (`layers.class_token`), and each MLP's GELU
+inside its first matrix product (`layers.linear_gelu`), or
 optionally with FP8 matrix products (`precision='fp8'`, Hopper GPUs);
 optionally compiled on its own, and optionally on a second CUDA stream one
 batch ahead of the student (`overlap`), so its matrix products share the GPU
@@ -19,10 +20,13 @@ import torch
 import torch.nn as nn
 
 from ..checkpoint import load_model, make_meta
+from ..layers.class_token import class_token_output
 from ..layers.linear_gelu import fuse_linear_gelu
 from ..layers.patch_linear import use_patch_linear
 
 PRECISIONS = ("fp32", "amp", "bf16", "fp8")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+NO_CUDA_GRAPHS = {"reduce-overhead": "default", "max-autotune": "max-autotune-no-cudagraphs"}
 
 
 def _state_dict_from_file(path: Path) -> dict:
@@ -95,6 +99,17 @@ def load_teacher(checkpoint=None, model_name=None, weights=None, num_classes=Non
     return _timm_teacher(model_name, weights, num_classes, labels)
 
 
+def teacher_compile_mode(mode, side_stream: bool):
+    """The teacher's torch.compile mode given the student's.  CUDA graphs of one device
+    share a memory pool whose reuse assumes the graphs replay one after another on one
+    stream: a teacher graph replayed on a side stream, concurrently with the student's,
+    would overwrite the student's buffers.  There the teacher's kernels are launched one by
+    one instead."""
+    if side_stream and mode in CUDA_GRAPH_MODES:
+        return NO_CUDA_GRAPHS[mode]
+    return mode
+
+
 class _Pending:
     """Teacher logits being computed on a side stream."""
 
@@ -113,17 +128,20 @@ class TeacherRunner:
     """Callable frozen teacher: `runner(x)` or `runner.submit(x).result()` give float logits.
 
     `gelu_epilogue` (bf16 on CUDA only) computes each MLP's GELU inside its first matrix
-    product, in the tanh form: see `layers.linear_gelu`."""
+    product, in the tanh form: see `layers.linear_gelu`.  `class_token_only` computes the
+    last block for the tokens the head reads (same logits): see `layers.class_token`."""
 
     def __init__(self, model: nn.Module, device, precision: str = "bf16",
                  compile_model: bool = False, overlap: bool = False, compile_mode=None,
-                 gelu_epilogue: bool = True):
+                 gelu_epilogue: bool = True, class_token_only: bool = True):
         if precision not in PRECISIONS:
             raise ValueError(f"teacher precision must be one of {PRECISIONS}")
         device = torch.device(device)
         if device.type != "cuda" and precision in ("bf16", "fp8"):
             precision = "fp32"
         model = use_patch_linear(model.to(device).eval().requires_grad_(False))
+        if class_token_only:
+            class_token_output(model)
         if precision in ("bf16", "fp8"):
             model = model.to(torch.bfloat16)
         if precision == "fp8":  # after the bf16 cast, which would also cast FP8 buffers
@@ -138,11 +156,13 @@ class TeacherRunner:
         self.precision = precision
         self.device = device
         self.model = model
+        self.stream = torch.cuda.Stream(device) if overlap and device.type == "cuda" else None
+        compile_mode = teacher_compile_mode(compile_mode, self.stream is not None)
+        self.compile_mode = compile_mode if compile_model else None
         self.forward = torch.compile(model, mode=compile_mode) if compile_model else model
         # CUDA-graph modes hand out logits in a buffer that the next batch overwrites, and
-        # with `overlap` the next batch runs before these logits are used
-        self.copy_out = bool(compile_model) and compile_mode in ("reduce-overhead", "max-autotune")
-        self.stream = torch.cuda.Stream(device) if overlap and device.type == "cuda" else None
+        # the student's loss uses them after the teacher's next call
+        self.copy_out = bool(compile_model) and compile_mode in CUDA_GRAPH_MODES
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
