@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 import ftervit.models  # noqa: F401
 from ftervit.layers import PatchLinearConv2d, use_patch_linear
+from ftervit.layers.class_token import ClassTokenBlock
 from ftervit.layers.patch_linear import is_patch_conv, patch_linear
 
 
@@ -76,7 +77,7 @@ def test_ternary_conv_fast_path_uses_it_with_equal_values():
     torch.testing.assert_close(conv(x), ref, rtol=1e-5, atol=1e-5)
 
 
-def test_teacher_runner_computes_the_patch_embedding_as_a_product():
+def test_teacher_runner_computes_the_patch_embedding_as_a_product_and_keeps_logits():
     import timm
 
     from ftervit.train.teacher import TeacherRunner
@@ -86,6 +87,7 @@ def test_teacher_runner_computes_the_patch_embedding_as_a_product():
     want = model(x)
     runner = TeacherRunner(model, "cpu", precision="fp32")
     assert type(runner.model.patch_embed.proj) is PatchLinearConv2d
+    assert type(runner.model.blocks[-1]) is ClassTokenBlock  # its other speed-up
     assert not runner.copy_out
     torch.testing.assert_close(runner(x), want, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(runner.submit(x).result(), want, rtol=1e-5, atol=1e-5)
