@@ -62,6 +62,7 @@ from ftervit.layers import (int8_matmul_available, set_fast_quantizers,  # noqa:
 from ftervit.layers.class_token import class_token_output  # noqa: E402
 from ftervit.train.engine import param_groups  # noqa: E402
 from ftervit.train.losses import distillation_loss  # noqa: E402
+from ftervit.train.options import COMPILE_MODES  # noqa: E402
 from ftervit.train.teacher import TeacherRunner  # noqa: E402
 
 # name: (kind, student quantizers, teacher precision, overlap, compiled)
@@ -285,13 +286,9 @@ def main(argv=None) -> int:
     p.add_argument("--time-budget", type=float, default=480.0,
                    help="skip the remaining variants after this many seconds")
     p.add_argument("--json", default=None, help="write the results here as well")
-    p.add_argument("--compile-mode", default=None,
-                   choices=["default", "reduce-overhead", "max-autotune",
-                            "max-autotune-no-cudagraphs"],
+    p.add_argument("--compile-mode", default=None, choices=COMPILE_MODES,
                    help="torch.compile mode of the compiled variants (reduce-overhead: CUDA graphs)")
-    p.add_argument("--teacher-compile-mode", default=None,
-                   choices=["default", "reduce-overhead", "max-autotune",
-                            "max-autotune-no-cudagraphs"],
+    p.add_argument("--teacher-compile-mode", default=None, choices=COMPILE_MODES,
                    help="the teacher's torch.compile mode, if not --compile-mode's")
     p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
                    help="let cuDNN pick its fastest convolution for the patch embedding, as the "

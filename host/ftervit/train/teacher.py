@@ -7,12 +7,12 @@ Nothing is ever downloaded.
 Running (`TeacherRunner`): the teacher needs no gradients, so it runs under
 `no_grad` with its weights cast once to bf16 (no per-step casts), its patch
 embedding computed as one matrix product (`layers.patch_linear`), its last
-block for the class token only (`layers.class_token`), and each MLP's GELU
-inside its first matrix product (`layers.linear_gelu`), or
-optionally with FP8 matrix products (`precision='fp8'`, Hopper GPUs);
-optionally compiled on its own, and optionally on a second CUDA stream one
-batch ahead of the student (`overlap`), so its matrix products share the GPU
-with the student's memory-bound kernels instead of waiting for them.
+block for the class token only (`layers.class_token`) and each MLP's GELU
+inside its first matrix product (`layers.linear_gelu`); or with FP8 matrix
+products (`precision='fp8'`, Hopper GPUs).  It is optionally compiled on its
+own, and optionally runs on a second CUDA stream one batch ahead of the
+student (`overlap`), so its matrix products share the GPU with the student's
+memory-bound kernels instead of waiting for them.
 """
 from pathlib import Path
 
@@ -160,8 +160,8 @@ class TeacherRunner:
         compile_mode = teacher_compile_mode(compile_mode, self.stream is not None)
         self.compile_mode = compile_mode if compile_model else None
         self.forward = torch.compile(model, mode=compile_mode) if compile_model else model
-        # CUDA-graph modes hand out logits in a buffer that the next batch overwrites, and
-        # the student's loss uses them after the teacher's next call
+        # CUDA-graph modes hand out logits in a graph-owned buffer that the next replay
+        # overwrites: a copy stays valid however long the caller keeps it
         self.copy_out = bool(compile_model) and compile_mode in CUDA_GRAPH_MODES
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
