@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     ref = logits["fp32"]
     rows = [compare(name, value, ref, labels) for name, value in logits.items()]
     print(f"{meta['model_name']} on {len(labels)} test images; {torch.cuda.get_device_name()}")
-    print(f"{'runner':<10} {'top-1 %':>8} {'same top-1 %':>13} {'mean KL':>10} {'max |dlogit|':>13}")
+    print(f"{'runner':<10} {'top-1 %':>8} {'same top-1 %':>13} {'mean KL':>10} "
+          f"{'max |dlogit|':>13}")
     for r in rows:
         print(f"{r['runner']:<10} {r['top1']:>8.2f} {r['same_top1_as_fp32']:>13.3f} "
               f"{r['mean_kl_from_fp32']:>10.3g} {r['max_logit_diff']:>13.4f}")

@@ -351,7 +351,8 @@ def test_compile_mode_implies_compile():
     from ftervit.train.engine import compile_mode
     assert compile_mode(Namespace(compile=False, compile_mode=None)) is None
     assert compile_mode(Namespace(compile=True, compile_mode=None)) == "default"
-    assert compile_mode(Namespace(compile=False, compile_mode="reduce-overhead")) == "reduce-overhead"
+    graphs = Namespace(compile=False, compile_mode="reduce-overhead")
+    assert compile_mode(graphs) == "reduce-overhead"
 
 
 def test_unknown_compile_mode_is_refused(work, tmp_path, capsys):
