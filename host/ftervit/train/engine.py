@@ -32,7 +32,7 @@ from .run_log import RunLog, log_path_for
 from .schedule import warmup_cosine
 from .setup import Models
 from .sharding import derive_seed
-from .teacher import CUDA_GRAPH_MODES, TeacherRunner
+from .teacher import TeacherRunner
 
 
 @dataclass
@@ -137,9 +137,6 @@ class Trainer:
         self.start_epoch, self.start_step, self.global_step = 0, 0, 0
         self.best = None
 
-        if dist.world > 1 and compile_mode(args) in CUDA_GRAPH_MODES:
-            raise ValueError(f"--compile-mode {compile_mode(args)} (CUDA graphs) is not "
-                             "supported under torchrun; use --compile")
         self.teacher = None
         if models.teacher is not None:
             precision = args.teacher_precision or ("bf16" if self.device.type == "cuda" else "fp32")
