@@ -10,13 +10,14 @@ The epilogue's GELU is the tanh form on CUDA (the exact erf form on the CPU):
 the two differ by at most 4.7e-4 per value, about one bf16 rounding step at
 |x| = 0.1 and far less than one at the activations' typical size; the
 teacher only provides soft targets (docs/results.md measures how far its
-predictions move).  Nothing
-trained goes through this module: `fuse_linear_gelu` is for frozen models
-(`TeacherRunner`), never for a student.
+predictions move).  Nothing trained goes through this module:
+`fuse_linear_gelu` is for frozen models (`TeacherRunner`), never for a student.
 """
 import torch
 import torch.nn as nn
 from timm.layers import Mlp
+
+from .retype import retyped
 
 
 class LinearGELU(nn.Linear):
@@ -26,10 +27,7 @@ class LinearGELU(nn.Linear):
     def from_linear(cls, linear: nn.Linear) -> "LinearGELU":
         if type(linear) is not nn.Linear or linear.bias is None:
             raise ValueError(f"LinearGELU needs a plain nn.Linear with a bias, got {linear}")
-        new = cls(linear.in_features, linear.out_features, device="meta")  # replaced below
-        new.weight, new.bias = linear.weight, linear.bias  # the same Parameter objects
-        new.train(linear.training)
-        return new
+        return retyped(linear, cls)  # the same Parameter objects
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features)

@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .retype import retyped
+
 
 def is_patch_conv(conv: nn.Module) -> bool:
     """A plain 2-D convolution with stride == kernel, no padding, no dilation, one group."""
@@ -45,11 +47,7 @@ class PatchLinearConv2d(nn.Conv2d):
     def from_conv(cls, conv: nn.Conv2d) -> "PatchLinearConv2d":
         if not is_patch_conv(conv):
             raise ValueError(f"not a patch convolution (stride == kernel, no padding): {conv}")
-        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                  bias=conv.bias is not None, device="meta")  # no storage: replaced below
-        new.weight, new.bias = conv.weight, conv.bias  # the same Parameter objects
-        new.train(conv.training)
-        return new
+        return retyped(conv, cls)  # the same Parameter objects
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return patch_linear(x, self.weight, self.bias)
