@@ -137,12 +137,13 @@ class Trainer:
         self.start_epoch, self.start_step, self.global_step = 0, 0, 0
         self.best = None
 
+        self.compile_mode = compile_mode(args)
         self.teacher = None
         if models.teacher is not None:
             precision = args.teacher_precision or ("bf16" if self.device.type == "cuda" else "fp32")
             self.teacher = TeacherRunner(models.teacher, self.device, precision=precision,
-                                         compile_model=compile_mode(args) is not None,
-                                         compile_mode=compile_mode(args),
+                                         compile_model=self.compile_mode is not None,
+                                         compile_mode=self.compile_mode,
                                          overlap=bool(args.teacher_overlap),
                                          gelu_epilogue=args.teacher_gelu_epilogue)
         self.to_teacher = _renormaliser(models.meta, models.teacher_meta, self.device)
@@ -204,9 +205,8 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        mode = compile_mode(self.args)
-        if mode is not None:
-            model = torch.compile(model, mode=mode)
+        if self.compile_mode is not None:
+            model = torch.compile(model, mode=self.compile_mode)
         return model
 
     def loss(self, logits, targets, teacher_logits):
@@ -246,7 +246,7 @@ class Trainer:
             self.log.write(event="start", phase=self.phase, model=self.models.meta["model_name"],
                            mode=self.models.meta["mode"], exact=self.models.meta["exact"],
                            world=dist.world, steps_per_epoch=self.steps_per_epoch,
-                           device=str(self.device), amp=self.amp, compile=compile_mode(args),
+                           device=str(self.device), amp=self.amp, compile=self.compile_mode,
                            **{f"recipe_{k}": v for k, v in self.recipe.items()})
         step_in_epoch = self.start_step
         for epoch in range(self.start_epoch, self.epochs):
