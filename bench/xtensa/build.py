@@ -123,8 +123,8 @@ def build_host(outdir: Path, shape: dict, name: str = "bench_host") -> Path:
     require(HOST_CC)
     exe = Path(outdir) / name
     run_checked([HOST_CC, "-std=c99", "-O2"] + WARN + ["-I", NATIVE, "-I", HERE] + _defines(shape)
-         + [HERE / "bench_main.c", HERE / "host_shim.c"]
-         + [NATIVE / s for s in KERNEL_SOURCES] + ["-o", exe])
+                + [HERE / "bench_main.c", HERE / "host_shim.c"]
+                + [NATIVE / s for s in KERNEL_SOURCES] + ["-o", exe])
     return exe
 
 

@@ -219,7 +219,7 @@ def build_model_elf(outdir: Path, ftv, ftv_path: Path, mm_scratch: int = 128 * 1
     elf = outdir / f"{name}.elf"
     wraps = [f"-Wl,--wrap={w}" if wrap else f"-Wl,--defsym=__real_{w}={w}" for w in WRAPPED]
     xbuild.run_checked([xbuild.XCC, "-nostdlib", "-T", HERE / "model.ld"] + wraps + objs
-         + ["-lgcc", "-o", elf])
+                       + ["-lgcc", "-o", elf])
     return elf
 
 
@@ -227,7 +227,7 @@ def build_profiler(outdir: Path) -> Path:
     xbuild.require(xbuild.HOST_CC)
     so = Path(outdir) / "insn_profile.so"
     xbuild.run_checked([xbuild.HOST_CC, "-O2", "-shared", "-fPIC"] + xbuild.WARN
-         + ["-o", so, HERE / "insn_profile.c"])
+                       + ["-o", so, HERE / "insn_profile.c"])
     return so
 
 
@@ -283,10 +283,11 @@ def source_ranges(elf: Path, funcs: list[Function], addr: dict) -> list[Function
     tables this needs)."""
     start, stop = min(f.lo for f in funcs), addr["__prof_text_start"]
     dis = xbuild.run_checked([xbuild.require(XOBJDUMP), "-d", "--no-show-raw-insn",
-                f"--start-address={start:#x}", f"--stop-address={stop:#x}", elf]).stdout
+                              f"--start-address={start:#x}", f"--stop-address={stop:#x}",
+                              elf]).stdout
     pcs = [int(m.group(1), 16) for m in re.finditer(r"^\s*([0-9a-f]+):\t", dis, re.M)]
     out = xbuild.run_checked([xbuild.require(XADDR2LINE), "-e", elf, "-a", "-f", "-i"],
-               input="".join(f"{pc:#x}\n" for pc in pcs)).stdout.splitlines()
+                             input="".join(f"{pc:#x}\n" for pc in pcs)).stdout.splitlines()
     chains, i = {}, 0
     while i < len(out):
         pc, i = int(out[i], 16), i + 1
