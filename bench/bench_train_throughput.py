@@ -301,7 +301,12 @@ def main(argv=None) -> int:
     if not torch.cuda.is_available():
         print("bench_train_throughput: needs a CUDA GPU", file=sys.stderr)
         return 2
-    set_inductor_options(args.inductor, p)
+    import torch._inductor.config as inductor_config
+    with inductor_config.patch(parse_inductor_options(args.inductor, p)):
+        return run_variants(args, p)
+
+
+def run_variants(args, p) -> int:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
@@ -348,8 +353,12 @@ def main(argv=None) -> int:
     return 0
 
 
-def set_inductor_options(pairs, parser) -> None:
+def parse_inductor_options(pairs, parser) -> dict:
+    """{dotted key: value} from KEY=VALUE pairs, each key checked against
+    torch._inductor.config; nothing is set here (main applies them with the scoped
+    `config.patch`, so no caller is left with changed global config)."""
     import torch._inductor.config as config
+    options = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         *path, name = key.split(".")
@@ -366,7 +375,8 @@ def set_inductor_options(pairs, parser) -> None:
                     break
                 except ValueError:
                     pass
-        setattr(owner, name, value)
+        options[key] = value
+    return options
 
 
 def print_profiles(results) -> None:
