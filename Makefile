@@ -5,7 +5,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.ftervit-installed
 
-.PHONY: setup demo test test-deps clean
+.PHONY: setup demo test test-warm test-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -23,8 +23,13 @@ demo: setup
 test-deps:
 	bash scripts/install_test_deps.sh
 
+# Every cache empty, as on a new machine and in CI (scripts/run_tests.sh).
 test: setup test-deps
-	$(VPY) -m pytest -q tests
+	PY=$(VPY) bash scripts/run_tests.sh
+
+# The same tests on your warm caches: quicker reruns while you work.
+test-warm: setup test-deps
+	PY=$(VPY) FTERVIT_WARM=1 bash scripts/run_tests.sh
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
