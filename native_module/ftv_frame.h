@@ -55,12 +55,16 @@ size_t ftv_frame_bytes(int32_t format, int32_t width, int32_t height);
  * in that order; the image is untouched on error.  frame_len must be exactly
  * ftv_frame_bytes(format, width, height).  image: img_size^2 * in_chans
  * bytes, not overlapping the frame.  ftv_frame_to_image is the variant
- * ftv_dispatch.h picks; the _ref twin is the plain reading of the spec. */
+ * ftv_dispatch.h picks; the _ref twin is the plain reading of the spec and
+ * _fast the same integers without per-pixel division. */
 int ftv_frame_to_image(const uint8_t *frame, size_t frame_len, int32_t width, int32_t height,
                        int32_t format, uint8_t *image, int32_t img_size, int32_t in_chans);
 int ftv_frame_to_image_ref(const uint8_t *frame, size_t frame_len, int32_t width,
                            int32_t height, int32_t format, uint8_t *image, int32_t img_size,
                            int32_t in_chans);
+int ftv_frame_to_image_fast(const uint8_t *frame, size_t frame_len, int32_t width,
+                            int32_t height, int32_t format, uint8_t *image, int32_t img_size,
+                            int32_t in_chans);
 
 /* A one-line description of an ftv_frame_to_image return code (static text). */
 const char *ftv_frame_strerror(int code);
