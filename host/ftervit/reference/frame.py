@@ -112,3 +112,22 @@ def frame_to_image(frame, width: int, height: int, fmt, img_size: int,
         raise FrameError(f"model in_chans {in_chans}: frames convert to 1 or 3 channels")
     avg = area_resize(centre_crop(pixels), img_size)
     return convert_channels(avg, in_chans).astype(np.uint8)
+
+
+def parse_frame_spec(spec: str):
+    """(width, height, format code) of a 'WIDTHxHEIGHT:FORMAT' string, e.g. '240x240:RGB565'."""
+    text = str(spec).strip()
+    size, sep, fmt = text.partition(":")
+    w, x, h = size.lower().partition("x")
+    if not (sep and x and w.isdigit() and h.isdigit() and fmt):
+        raise FrameError(f"frame spec {spec!r}: expected WIDTHxHEIGHT:FORMAT, e.g. "
+                         f"240x240:RGB565 (formats: {', '.join(FORMATS)})")
+    if fmt.upper() == "JPEG":
+        raise FrameError(f"frame spec {spec!r}: JPEG frames are compressed, not raw; give the "
+                         f".jpg as an image file without --frame (the host decodes it)")
+    try:
+        code = format_code(fmt)
+        frame_bytes(code, int(w), int(h))   # sides in range
+    except FrameError as exc:
+        raise FrameError(f"frame spec {spec!r}: {exc}") from None
+    return int(w), int(h), code
