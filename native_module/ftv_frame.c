@@ -63,22 +63,34 @@ static int frame_args(const uint8_t *frame, size_t frame_len, int32_t width, int
     return FTV_OK;
 }
 
-/* The 8-bit channels of the pixel at p: one (grey) or three (R, G, B). */
+/* RGB565 fields to 8 bits by bit replication: 0 -> 0, 31 (63) -> 255. */
+static uint32_t widen5(uint32_t v)
+{
+    return (v << 3) | (v >> 2);
+}
+
+static uint32_t widen6(uint32_t v)
+{
+    return (v << 2) | (v >> 4);
+}
+
+/* The 8-bit channels of the pixel at p: R, G, B (a grey pixel fills all
+ * three with its value; grey frames use only the first). */
 static void read_pixel(const uint8_t *p, int32_t format, uint32_t *ch)
 {
     uint32_t v, r5, g6, b5;
     switch (format) {
     case FTV_FRAME_GRAYSCALE:
-        ch[0] = p[0];
+        ch[0] = ch[1] = ch[2] = p[0];
         return;
     case FTV_FRAME_RGB565:
         v = ((uint32_t)p[0] << 8) | p[1];          /* big-endian: byte 0 is the high byte */
         r5 = v >> 11;
         g6 = (v >> 5) & 63u;
         b5 = v & 31u;
-        ch[0] = (r5 << 3) | (r5 >> 2);              /* bit replication: 31 -> 255 */
-        ch[1] = (g6 << 2) | (g6 >> 4);              /* 63 -> 255 */
-        ch[2] = (b5 << 3) | (b5 >> 2);
+        ch[0] = widen5(r5);
+        ch[1] = widen6(g6);
+        ch[2] = widen5(b5);
         return;
     case FTV_FRAME_RGB888:                          /* the driver's order: B, G, R */
         ch[0] = p[2];
@@ -158,6 +170,11 @@ int ftv_frame_to_image_ref(const uint8_t *frame, size_t frame_len, int32_t width
 
 /* ------------------------------------------------------------ fast */
 
+/* The same sums as the reference, regrouped: a span's first and last source
+ * pixels carry partial weights, every pixel between them weighs n, so the
+ * inner pixels are added plainly (one loop per format, no multiply) and
+ * multiplied by n once; rows likewise. */
+
 /* A span of source pixels: first and last index, and the weight of each
  * end (the pixels strictly inside weigh n). */
 typedef struct {
@@ -183,9 +200,60 @@ static span_t span_at(uint32_t o, uint32_t s, uint32_t n, uint32_t *cursor)
     return sp;
 }
 
-static uint32_t span_weight(const span_t *sp, uint32_t i, uint32_t n)
+/* sum[c] = the channels of `count` consecutive pixels from p, unweighted. */
+static void plain_sums(const uint8_t *p, int32_t format, uint32_t count, uint32_t *sum)
 {
-    return i == sp->first ? sp->w_first : i == sp->last ? sp->w_last : n;
+    uint32_t a = 0, b = 0, c = 0, v;
+    switch (format) {
+    case FTV_FRAME_GRAYSCALE:
+        for (uint32_t k = 0; k < count; k++)
+            a += p[k];
+        break;
+    case FTV_FRAME_RGB565:
+        for (uint32_t k = 0; k < count; k++, p += 2) {
+            v = ((uint32_t)p[0] << 8) | p[1];
+            a += widen5(v >> 11);
+            b += widen6((v >> 5) & 63u);
+            c += widen5(v & 31u);
+        }
+        break;
+    case FTV_FRAME_RGB888:
+        for (uint32_t k = 0; k < count; k++, p += 3) {
+            a += p[2];
+            b += p[1];
+            c += p[0];
+        }
+        break;
+    default:
+        for (uint32_t k = 0; k < count; k++, p += 3) {
+            a += p[0];
+            b += p[1];
+            c += p[2];
+        }
+        break;
+    }
+    sum[0] = a;
+    sum[1] = b;
+    sum[2] = c;
+}
+
+/* row[c] = sum over the span's pixels on one frame row of weight * channel;
+ * p points at the span's first pixel. */
+static void span_sums(const uint8_t *p, int32_t format, uint32_t bpp, const span_t *sp,
+                      uint32_t n, uint32_t *row)
+{
+    uint32_t first[3], inner[3], last[3];
+    uint32_t count = sp->last - sp->first;
+    read_pixel(p, format, first);
+    if (count == 0) {
+        for (int32_t c = 0; c < 3; c++)
+            row[c] = sp->w_first * first[c];
+        return;
+    }
+    plain_sums(p + bpp, format, count - 1, inner);
+    read_pixel(p + count * bpp, format, last);
+    for (int32_t c = 0; c < 3; c++)
+        row[c] = sp->w_first * first[c] + n * inner[c] + sp->w_last * last[c];
 }
 
 /* floor(v / d) for v < 2^32 whose quotient the caller knows: recip =
@@ -197,6 +265,29 @@ static uint32_t div_by_recip(uint32_t v, uint32_t d, uint32_t recip)
     if (v - q * d >= d)
         q++;
     return q;
+}
+
+/* The weighted sums of one output pixel: spans sy (rows) by sx (columns). */
+static void pixel_sums(const uint8_t *frame, int32_t format, uint32_t bpp, uint32_t row_bytes,
+                       uint32_t x0, uint32_t y0, const span_t *sy, const span_t *sx,
+                       uint32_t n, uint32_t *sum)
+{
+    const uint8_t *p = frame + (y0 + sy->first) * row_bytes + (x0 + sx->first) * bpp;
+    uint32_t row[3], inner[3] = {0, 0, 0};
+    span_sums(p, format, bpp, sx, n, row);
+    for (int32_t c = 0; c < 3; c++)
+        sum[c] = sy->w_first * row[c];
+    if (sy->last == sy->first)
+        return;
+    for (uint32_t i = sy->first + 1; i < sy->last; i++) {
+        p += row_bytes;
+        span_sums(p, format, bpp, sx, n, row);
+        for (int32_t c = 0; c < 3; c++)
+            inner[c] += row[c];
+    }
+    span_sums(p + row_bytes, format, bpp, sx, n, row);
+    for (int32_t c = 0; c < 3; c++)
+        sum[c] += n * inner[c] + sy->w_last * row[c];
 }
 
 int ftv_frame_to_image_fast(const uint8_t *frame, size_t frame_len, int32_t width,
@@ -219,20 +310,8 @@ int ftv_frame_to_image_fast(const uint8_t *frame, size_t frame_len, int32_t widt
         uint32_t cur_x = 0;
         for (uint32_t ox = 0; ox < n; ox++) {
             span_t sx = span_at(ox, s, n, &cur_x);
-            uint32_t sum[3] = {0, 0, 0}, px[3], avg[3];
-            for (uint32_t i = sy.first; i <= sy.last; i++) {
-                const uint8_t *p = frame + (y0 + i) * row_bytes + (x0 + sx.first) * bpp;
-                uint32_t row[3] = {0, 0, 0};
-                for (uint32_t j = sx.first; j <= sx.last; j++, p += bpp) {
-                    uint32_t wx = span_weight(&sx, j, n);
-                    read_pixel(p, format, px);
-                    for (int32_t c = 0; c < chans; c++)
-                        row[c] += wx * px[c];
-                }
-                uint32_t wy = span_weight(&sy, i, n);
-                for (int32_t c = 0; c < chans; c++)
-                    sum[c] += wy * row[c];
-            }
+            uint32_t sum[3], avg[3];
+            pixel_sums(frame, format, bpp, row_bytes, x0, y0, &sy, &sx, n, sum);
             for (int32_t c = 0; c < chans; c++)
                 avg[c] = area == 1 ? sum[c] : div_by_recip(sum[c] + (area >> 1), area, recip);
             write_pixel(image + (oy * n + ox) * (uint32_t)in_chans, avg, chans, in_chans);

@@ -204,3 +204,53 @@ def test_c_format_codes_are_the_references(cframe):
     lib = load_extension().lib
     assert {k: getattr(lib, "FTV_FRAME_" + k) for k in ref.FORMATS} == ref.FORMATS
     assert lib.FTV_FRAME_MAX_SIDE == ref.MAX_SIDE
+
+
+# ------------------------------------------------------------ bare-metal Xtensa
+def _xorshift_bytes(n: int) -> bytes:
+    """frame_main.c's PRNG bytes: xorshift32 from 0x9E3779B9, the top byte of each."""
+    s, out = 0x9E3779B9, bytearray(n)
+    for i in range(n):
+        s ^= (s << 13) & 0xFFFFFFFF
+        s ^= s >> 17
+        s ^= (s << 5) & 0xFFFFFFFF
+        out[i] = s >> 24
+    return bytes(out)
+
+
+def _fnv1a(data: bytes) -> str:
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return f"{h:08x}"
+
+
+def test_lx106_bare_metal_images_equal_the_reference(tmp_path):
+    """Both variants, built with xtensa-lx106-elf-gcc and run under QEMU, write the
+    numpy reference's image (checksums), with repeatable instruction counts."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "xtensa"))
+    try:
+        import build as xbuild
+    finally:
+        sys.path.pop(0)
+    try:
+        xbuild.require(xbuild.XCC)
+        xbuild.require(xbuild.QEMU)
+    except xbuild.ToolMissing as exc:
+        pytest.fail(str(exc))
+    plugin = xbuild.build_plugin(tmp_path)
+    for w, h, fmt, n, chans in [(37, 23, "RGB565", 11, 3), (13, 17, "GRAYSCALE", 29, 1)]:
+        shape = dict(FRAME_W=w, FRAME_H=h, FRAME_FMT=ref.FORMATS[fmt], FRAME_IMG=n,
+                     FRAME_CHANS=chans)
+        elf = xbuild.build_image(tmp_path, shape, f"frame_{fmt}", main="frame_main.c",
+                                 sources=xbuild.FRAME_SOURCES)
+        want = _fnv1a(ref.frame_to_image(_xorshift_bytes(ref.frame_bytes(fmt, w, h)), w, h,
+                                         fmt, n, chans).tobytes())
+        runs = [xbuild.run_image(elf, plugin, timeout=60) for _ in range(2)]
+        for name in ("frame_ref", "frame_fast"):
+            k0, k1 = runs[0]["kernels"][name], runs[1]["kernels"][name]
+            assert k0["rc"] == 0 and k0["checksum"] == want, (fmt, name, k0, want)
+            assert 0 < k0["insns"] == k1["insns"], (fmt, name)
+        assert runs[0]["kernels"]["frame_fast"]["insns"] < runs[0]["kernels"]["frame_ref"]["insns"]
