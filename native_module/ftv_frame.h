@@ -9,7 +9,8 @@
  *   FTV_FRAME_RGB565     2 bytes a pixel, BIG-endian: byte 0 = RRRRRGGG,
  *                        byte 1 = GGGBBBBB
  *   FTV_FRAME_RGB888     3 bytes a pixel in memory order B, G, R (sic: the
- *                        driver's RGB888 is blue first)
+ *                        driver's RGB888 is blue first; its fmt2rgb888 and
+ *                        JPEG decoder write it, the sensors deliver none)
  *   FTV_FRAME_RGB_PPM    3 bytes a pixel in memory order R, G, B (PPM P6
  *                        pixels, PIL's "RGB"); not a camera format
  * docs/arithmetic.md cites the driver source these orders come from.
