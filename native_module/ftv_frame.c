@@ -4,10 +4,11 @@
  * Both variants compute the same integers:
  *   ftv_frame_to_image_ref   the spec read literally: every span bound and
  *                            every average by ftv_udiv64
- *   ftv_frame_to_image_fast  span bounds walked incrementally and the
- *                            average by a reciprocal with one correction, so
- *                            no per-pixel long division (the board has no
- *                            divide instruction the build may use)
+ *   ftv_frame_to_image_fast  the same sums regrouped: span bounds walked
+ *                            incrementally, inner pixels summed plainly and
+ *                            weighted once, the average by a reciprocal with
+ *                            one correction, so no per-pixel long division
+ *                            (the build may use no divide instruction)
  * ftv_frame_to_image is the one ftv_dispatch.h picks.
  */
 #include "ftv_frame.h"
