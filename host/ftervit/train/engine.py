@@ -23,7 +23,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from ..checkpoint import read_checkpoint, rng_state, save_checkpoint, unwrap_model
-from ..layers import int8_matmul_available, set_fast_quantizers, use_patch_linear
+from ..layers import frozen_ternary_weights, int8_matmul_available, set_fast_quantizers, use_patch_linear
 from ..layers.class_token import class_token_output
 from .data import DataBundle
 from .distributed import Dist
@@ -84,7 +84,9 @@ def evaluate(model: nn.Module, data, batch_size: int, dist: Dist, amp: bool):
     model.eval()
     dev = dist.device
     sums = torch.zeros(3, dtype=torch.float64, device=dev)
-    with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+    # The weights stay fixed for the whole pass: each ternary weight is quantized once.
+    with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp), \
+            frozen_ternary_weights(model):
         for x, y in data.eval_batches(batch_size, dist.rank, dist.world):
             logits = model(x).float()
             k = min(5, logits.shape[-1])
