@@ -303,8 +303,10 @@ class Trainer:
                       "train_time_s": round(train_time, 3),
                       "img_per_s": round(seen * self.batch / max(train_time, 1e-9), 1)}
             if last or (epoch + 1) % max(args.eval_every, 1) == 0:
+                # in float unless asked: bf16 rounding flips a few int8 codes, and the
+                # logged top-1 would then differ from `ftervit eval` of this checkpoint
                 top1, top5, n = evaluate(self.student, self.data.val, args.eval_batch_size,
-                                         dist, self.amp)
+                                         dist, bool(args.eval_amp))
                 record.update(val_top1=top1, val_top5=top5, val_images=n)
                 self.best = {"top1": top1, "top5": top5, "epoch": epoch + 1, "images": n}
             self.save(epoch + 1, 0, finished=last, metrics=self.best)
