@@ -128,7 +128,8 @@ def test_exact_attention_rounds_probabilities():
     assert not torch.equal(exact, fused)
 
 
-def test_inference_reuses_the_ternary_weight_until_it_changes():
+def test_inference_quantizes_the_weight_once_per_frozen_scope():
+    from ftervit.layers import frozen_ternary_weights
     from ftervit.layers.quant import fake_ternary
 
     lin = TernaryLinear.from_float(nn.Linear(12, 5))
@@ -140,8 +141,19 @@ def test_inference_reuses_the_ternary_weight_until_it_changes():
     with_grad = lin(x).detach()
     with torch.no_grad():
         torch.testing.assert_close(lin(x), with_grad, rtol=0, atol=0)
-        first = lin._frozen_weight()
-        assert lin._frozen_weight() is first          # reused, not recomputed
-        lin.weight.mul_(-1)                           # an in-place update (optimizer step)
+        with frozen_ternary_weights(lin):
+            first = lin._frozen_weight()
+            assert lin._frozen_weight() is first          # reused inside the scope
+            with frozen_ternary_weights(lin):             # a nested scope shares it
+                assert lin._frozen_weight() is first
+            assert lin._frozen_weight() is first          # the inner exit dropped nothing
+        # outside any scope nothing is kept: an in-place update that leaves no trace
+        # (fused AdamW keeps weight._version) is seen at the next forward
+        version = lin.weight._version
+        lin.weight.data.mul_(-1)
+        assert lin.weight._version == version
         torch.testing.assert_close(lin(x), expected(), rtol=0, atol=0)
         assert lin._frozen_weight() is not first
+        with frozen_ternary_weights(lin):
+            torch.testing.assert_close(lin(x), expected(), rtol=0, atol=0)
+    assert "_frozen_scope" not in lin.__dict__

@@ -7,9 +7,11 @@ from .ternary_attention import TernaryAttention, PROB_FRAC_BITS
 from .switches import set_quantizers, quantizer_state
 from .fast import set_fast_quantizers, int8_matmul_available
 from .patch_linear import PatchLinearConv2d, use_patch_linear
+from .frozen import frozen_ternary_weights
 
 __all__ = [
     "TernaryLinear", "TernaryBitConv2d", "TernaryLayerNorm", "TernaryAttention",
     "image_input_scale", "set_quantizers", "quantizer_state", "PROB_FRAC_BITS",
     "set_fast_quantizers", "int8_matmul_available", "PatchLinearConv2d", "use_patch_linear",
+    "frozen_ternary_weights",
 ]

@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .frozen import FROZEN_SLOT
 from .fast import int8_matmul_fits, int8_ternary_linear, ste_act_per_token, ste_ternary
 from .quant import fake_act_per_token, fake_ternary
 
@@ -38,16 +39,17 @@ class TernaryLinear(nn.Linear):
         return fake_ternary(self.weight) if self.quant_weight else self.weight
 
     def _frozen_weight(self) -> torch.Tensor:
-        """The ternary weight for forwards without autograd, computed once and reused
-        until the float weight changes (in place, moved or replaced), so evaluation
-        does not re-quantize every matrix on every batch."""
-        w = self.weight
-        key = (w._version, w.data_ptr(), w.dtype, w.device)
-        cached = self.__dict__.get("_frozen")
-        if cached is None or cached[0] != key:
-            cached = (key, fake_ternary(w.detach()))
-            self.__dict__["_frozen"] = cached
-        return cached[1]
+        """The ternary weight for a forward without autograd.  Inside
+        `frozen_ternary_weights(model)` it is computed once and reused until the scope
+        ends; outside, on every call.  No cache outlives the scope: an optimizer may
+        change the weight in place without any trace a cache could check (fused AdamW
+        leaves `weight._version` unchanged)."""
+        scope = self.__dict__.get(FROZEN_SLOT)
+        if scope is None:
+            return fake_ternary(self.weight.detach())
+        if scope.weight is None:
+            scope.weight = fake_ternary(self.weight.detach())
+        return scope.weight
 
     def _inference_path(self) -> bool:
         return (self.quant_weight and not torch.is_grad_enabled()

@@ -23,7 +23,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from ..checkpoint import read_checkpoint, rng_state, save_checkpoint, unwrap_model
-from ..layers import int8_matmul_available, set_fast_quantizers, use_patch_linear
+from ..layers import frozen_ternary_weights, int8_matmul_available, set_fast_quantizers, use_patch_linear
 from ..layers.class_token import class_token_output
 from .data import DataBundle
 from .distributed import Dist
@@ -84,7 +84,9 @@ def evaluate(model: nn.Module, data, batch_size: int, dist: Dist, amp: bool):
     model.eval()
     dev = dist.device
     sums = torch.zeros(3, dtype=torch.float64, device=dev)
-    with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+    # The weights stay fixed for the whole pass: each ternary weight is quantized once.
+    with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp), \
+            frozen_ternary_weights(model):
         for x, y in data.eval_batches(batch_size, dist.rank, dist.world):
             logits = model(x).float()
             k = min(5, logits.shape[-1])
@@ -301,8 +303,10 @@ class Trainer:
                       "train_time_s": round(train_time, 3),
                       "img_per_s": round(seen * self.batch / max(train_time, 1e-9), 1)}
             if last or (epoch + 1) % max(args.eval_every, 1) == 0:
+                # in float unless asked: bf16 rounding flips a few int8 codes, and the
+                # logged top-1 would then differ from `ftervit eval` of this checkpoint
                 top1, top5, n = evaluate(self.student, self.data.val, args.eval_batch_size,
-                                         dist, self.amp)
+                                         dist, bool(args.eval_amp))
                 record.update(val_top1=top1, val_top5=top5, val_images=n)
                 self.best = {"top1": top1, "top5": top5, "epoch": epoch + 1, "images": n}
             self.save(epoch + 1, 0, finished=last, metrics=self.best)

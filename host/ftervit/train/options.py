@@ -137,6 +137,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "continues")
     g.add_argument("--eval-every", type=int, default=1, metavar="EPOCHS",
                    help="evaluate every N epochs (and always after the last)")
+    g.add_argument("--eval-amp", action=argparse.BooleanOptionalAction, default=False,
+                   help="evaluate under bf16 autocast (faster; default off: in float, as "
+                        "`ftervit eval` does, so the logged top-1 is the checkpoint's)")
     g.add_argument("--log-every", type=int, default=20, metavar="STEPS",
                    help="progress-bar loss update interval")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
