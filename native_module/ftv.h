@@ -43,6 +43,10 @@
  *       channel conversion -> uint8 HWC model input
  *   ftv_frame_bytes(format, w, h), ftv_frame_strerror(code)
  *
+ * Model file (ftv_bind.h)
+ *   ftv_bind(bound, file, len, flags)     checks a whole .ftv in memory, points
+ *                                         an ftv_model_t into it
+ *
  * Fixed point (ftv_fixed.h, inline): ftv_round_shift, ftv_sat32,
  * ftv_mult_mant / ftv_mult_shift (multiplier words), ftv_q16_to_x12.
  * Division (ftv_util.h): ftv_udiv64.
@@ -57,5 +61,6 @@
 #include "ftv_ops.h"
 #include "ftv_model.h"
 #include "ftv_frame.h"
+#include "ftv_bind.h"
 
 #endif /* FTV_H */

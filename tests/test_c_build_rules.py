@@ -1,9 +1,9 @@
-"""The operator, model and frame sources (ftv_ops_*.c, ftv_model.c, ftv_frame.c)
-compile warning-free as strict C99 with the host gcc and with no floating point,
-and on Xtensa lx106 call nothing but memset/memcpy/memmove, the library's own
-ftv_* functions and libgcc's 64-bit multiply (no division, no soft float); the
-frame kernel also builds for the ESP32 (xtensawin) through LLVM with no
-writable data, as the natmod linker requires."""
+"""The operator, model, frame and binder sources (ftv_ops_*.c, ftv_model.c,
+ftv_frame.c, ftv_bind.c) compile warning-free as strict C99 with the host gcc and
+with no floating point, and on Xtensa lx106 call nothing but memset/memcpy/memmove,
+the library's own ftv_* functions and libgcc's 64-bit multiply (no division, no
+soft float); the frame kernel and the binder also build for the ESP32 (xtensawin)
+through LLVM with no writable data, as the natmod linker requires."""
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 NATIVE = Path(__file__).resolve().parents[1] / "native_module"
-OURS = ["ftv_ops_ref.c", "ftv_ops_fast.c", "ftv_model.c", "ftv_frame.c"]
+OURS = ["ftv_ops_ref.c", "ftv_ops_fast.c", "ftv_model.c", "ftv_frame.c", "ftv_bind.c"]
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-c"]
 ALLOWED = {"memset", "memcpy", "memmove", "__muldi3"}
 
@@ -58,14 +58,21 @@ def _llvm_tool(name):
     return path
 
 
+ESP32_SOURCES = {  # source -> functions it must define
+    "ftv_frame.c": ("ftv_frame_to_image", "ftv_frame_to_image_ref", "ftv_frame_to_image_fast"),
+    "ftv_bind.c": ("ftv_bind", "ftv_bind_strerror", "ftv_bind_tensor_name", "ftv_crc32"),
+}
+
+
+@pytest.mark.parametrize("source", list(ESP32_SOURCES))
 @pytest.mark.parametrize("defines", [[], ["-DFTV_FORCE_REF"]])
-def test_frame_kernel_builds_for_xtensawin_through_llvm(tmp_path, defines):
+def test_kernel_builds_for_xtensawin_through_llvm(tmp_path, defines, source):
     clang, llc = _llvm_tool("clang-22"), _llvm_tool("llc-22")
     mc, nm = _llvm_tool("llvm-mc-22"), _llvm_tool("llvm-nm-22")
     ir, asm, obj = tmp_path / "f.ll", tmp_path / "f.s", tmp_path / "f.o"
     _cc(clang, ["--target=xtensa", "-nostdlibinc", "-isystem", "/usr/lib/xtensa-lx106-elf/include",
                 "-std=c99", "-O2", "-ffreestanding", "-Wall", "-Wextra", "-Werror", "-S",
-                "-emit-llvm"] + defines, NATIVE / "ftv_frame.c", ir)
+                "-emit-llvm"] + defines, NATIVE / source, ir)
     _cc(llc, ["-mtriple=xtensa", "-mcpu=esp32", "-relocation-model=static", "-O2",
               "-filetype=asm"], ir, asm)
     _cc(mc, ["-triple=xtensa", "-mcpu=esp32", "-filetype=obj"], asm, obj)
@@ -80,5 +87,5 @@ def test_frame_kernel_builds_for_xtensawin_through_llvm(tmp_path, defines):
     assert not problems, "\n".join(problems)
     defined = subprocess.run([nm, "--defined-only", str(obj)], capture_output=True, text=True,
                              check=True).stdout
-    for name in ("ftv_frame_to_image", "ftv_frame_to_image_ref", "ftv_frame_to_image_fast"):
+    for name in ESP32_SOURCES[source]:
         assert f" T {name}\n" in defined
