@@ -37,6 +37,10 @@
  *   ftv_unpack_ternary      one packed ternary row -> int8 {-1, 0, 1}
  *   ftv_isqrt64             floor(sqrt(v)) of a uint64
  *
+ * Model file (ftv_bind.h)
+ *   ftv_bind(bound, file, len, flags)     checks a whole .ftv in memory, points
+ *                                         an ftv_model_t into it
+ *
  * Fixed point (ftv_fixed.h, inline): ftv_round_shift, ftv_sat32,
  * ftv_mult_mant / ftv_mult_shift (multiplier words), ftv_q16_to_x12.
  * Division (ftv_util.h): ftv_udiv64.
@@ -50,5 +54,6 @@
 #include "ftv_dispatch.h"
 #include "ftv_ops.h"
 #include "ftv_model.h"
+#include "ftv_bind.h"
 
 #endif /* FTV_H */
