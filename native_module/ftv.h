@@ -41,6 +41,12 @@
  *   ftv_bind(bound, file, len, flags)     checks a whole .ftv in memory, points
  *                                         an ftv_model_t into it
  *
+ * Camera frames (ftv_frame.h; ftv_dispatch.h picks the variant)
+ *   ftv_frame_to_image(frame, len, w, h, format, image, img_size, in_chans)
+ *       GRAYSCALE / RGB565 / RGB888 frame -> centre crop, area resize,
+ *       channel conversion -> uint8 HWC model input
+ *   ftv_frame_bytes(format, w, h), ftv_frame_strerror(code)
+ *
  * Fixed point (ftv_fixed.h, inline): ftv_round_shift, ftv_sat32,
  * ftv_mult_mant / ftv_mult_shift (multiplier words), ftv_q16_to_x12.
  * Division (ftv_util.h): ftv_udiv64.
@@ -55,5 +61,6 @@
 #include "ftv_ops.h"
 #include "ftv_model.h"
 #include "ftv_bind.h"
+#include "ftv_frame.h"
 
 #endif /* FTV_H */

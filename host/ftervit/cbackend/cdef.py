@@ -169,4 +169,24 @@ const char *ftv_bind_strerror(int code);
 const char *ftv_bind_config_name(int32_t index);
 size_t ftv_bind_tensor_name(char *name, int32_t index, int32_t depth);
 uint32_t ftv_crc32(uint32_t crc, const uint8_t *data, size_t n);
+/* camera frames (ftv_frame.h) */
+static const int FTV_FRAME_GRAYSCALE;
+static const int FTV_FRAME_RGB565;
+static const int FTV_FRAME_RGB888;
+static const int FTV_FRAME_RGB_PPM;
+#define FTV_FRAME_MAX_SIDE ...
+#define FTV_ERR_FRAME_FORMAT ...
+#define FTV_ERR_FRAME_SIZE ...
+#define FTV_ERR_FRAME_LEN ...
+#define FTV_ERR_FRAME_IMAGE ...
+size_t ftv_frame_bytes(int32_t format, int32_t width, int32_t height);
+int ftv_frame_to_image(const uint8_t *frame, size_t frame_len, int32_t width, int32_t height,
+                       int32_t format, uint8_t *image, int32_t img_size, int32_t in_chans);
+int ftv_frame_to_image_ref(const uint8_t *frame, size_t frame_len, int32_t width,
+                           int32_t height, int32_t format, uint8_t *image, int32_t img_size,
+                           int32_t in_chans);
+int ftv_frame_to_image_fast(const uint8_t *frame, size_t frame_len, int32_t width,
+                            int32_t height, int32_t format, uint8_t *image, int32_t img_size,
+                            int32_t in_chans);
+const char *ftv_frame_strerror(int code);
 """
