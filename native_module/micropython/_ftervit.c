@@ -216,12 +216,16 @@ static int32_t file_depth(const uint8_t *file, size_t len)
 
 static bool is_config_error(int code)
 {
-    return code == FTV_BIND_ERR_CONFIG_RANGE || code == FTV_BIND_ERR_CONFIG_DIVISOR;
+    return code == FTV_BIND_ERR_CONFIG_RANGE || code == FTV_BIND_ERR_CONFIG_DIVISOR ||
+           code == FTV_BIND_ERR_ARITH_VERSION || code == FTV_BIND_ERR_RESIDUAL_FRAC ||
+           code == FTV_BIND_ERR_DEPTH;
 }
 
 static bool is_tensor_error(int code)
 {
-    return (code >= FTV_BIND_ERR_MISALIGNED && code <= FTV_BIND_ERR_NAME) ||
+    /* NAME .. PADDING: an entry's fields and placement (labels and golden
+     * placement errors carry FTV_BIND_AT_* instead of a table index) */
+    return (code <= FTV_BIND_ERR_NAME && code >= FTV_BIND_ERR_PADDING) ||
            code == FTV_BIND_ERR_TERN_CODE || code == FTV_BIND_ERR_TERN_PADDING;
 }
 

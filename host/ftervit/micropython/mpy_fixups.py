@@ -9,6 +9,11 @@ trip its assertions (../shared/ENVIRONMENT.md lists the errors met):
   assembly before it is assembled: each ``.rodata*`` section that stores a
   symbol's address becomes ``.data.rel.ro*``.  (Needs ``-fdata-sections``, so
   each object has its own section.)
+* Literal pools emitted while a data section is current (llc places a
+  function's ``.literal_position`` right after a jump table): llvm-mc then
+  names the pool after that section (``.rodata.literal``), which ``mpy_ld.py``
+  does not take for code literals.  ``literals_in_text`` switches back to the
+  code section first, so the pool lands in ``.literal``.
 * Literal-pool words pointing into a section at an offset: GNU as writes the
   offset into the literal word with a zero RELA addend, LLVM keeps the word 0
   and the offset in ``r_addend``.  ``move_literal_addends`` edits the object:
@@ -48,6 +53,30 @@ def rename_relocated_rodata(asm: str) -> str:
             line = f'\t.section\t{name},"aw",@progbits\n'
         out.append(line)
     return "".join(out)
+
+
+_TEXT_SECTION = re.compile(r'^\s*(\.text\b|\.section\s+\.text)')
+
+
+def literals_in_text(asm: str) -> str:
+    """Assembly text with a code-section directive before each ``.literal_position``
+    met while a data section is current (the last code section seen)."""
+    out, text_line, in_text = [], "\t.text\n", True
+    for line in asm.splitlines(keepends=True):
+        if _TEXT_SECTION.match(line):
+            text_line, in_text = line if line.endswith("\n") else line + "\n", True
+        elif _OTHER_SECTION.match(line):
+            in_text = False
+        elif line.strip() == ".literal_position" and not in_text:
+            out.append(text_line)
+            in_text = True
+        out.append(line)
+    return "".join(out)
+
+
+def fix_assembly(asm: str) -> str:
+    """Both assembly edits: relocated rodata renamed, literal pools in code sections."""
+    return literals_in_text(rename_relocated_rodata(asm))
 
 
 def move_literal_addends(obj) -> int:

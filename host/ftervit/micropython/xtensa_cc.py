@@ -5,7 +5,8 @@ dynruntime.mk compiles with ``$(CROSS)gcc $(CFLAGS) -o OBJ -c SRC`` and asks
 this module, so ``make ARCH=xtensawin CROSS=.../llvm-xtensa-`` builds the
 ESP32-S3 ``.mpy`` without Espressif's toolchain:
 
-  clang (IR) -> llc -mcpu=esp32 (assembly) -> relocated .rodata renamed
+  clang (IR) -> llc -mcpu=esp32 (assembly) -> relocated .rodata renamed and
+  literal pools kept with the code
   -> llvm-mc (object) -> literal addends moved (mpy_fixups.py)
 
 Only the flags dynruntime.mk passes are understood; anything else is refused,
@@ -59,7 +60,7 @@ def compile_for_mpy(source, obj, flags) -> Path:
     defines = [f[2:] for f in flags if f.startswith("-D")]
     xtensa_llvm.compile_c_to_asm(source, asm, include_dirs=includes, defines=defines,
                                  cflags=cflags)
-    asm.write_text(mpy_fixups.rename_relocated_rodata(asm.read_text()))
+    asm.write_text(mpy_fixups.fix_assembly(asm.read_text()))
     xtensa_llvm.assemble(asm, obj)
     mpy_fixups.move_literal_addends(obj)
     return obj
