@@ -2,7 +2,8 @@
 # System packages the test suite uses: the Xtensa cross toolchain and QEMU
 # (kernel cross-compile and instruction counts), clang-22 + LLVM 22 (llc-22,
 # llvm-mc-22, llvm-link-22: ESP32 code generation and the xtensawin MicroPython
-# module) and the Fashion-MNIST dataset.
+# module), make + cmake (the MicroPython builds and the firmware module's
+# CMake file) and the Fashion-MNIST dataset.
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 need=()
@@ -12,6 +13,8 @@ command -v clang-22             >/dev/null || need+=(clang-22)
 command -v llc-22               >/dev/null || need+=(llvm-22)
 command -v llvm-mc-22           >/dev/null || need+=(llvm-22)
 command -v llvm-link-22         >/dev/null || need+=(llvm-22)
+command -v cmake                >/dev/null || need+=(cmake)
+command -v make                 >/dev/null || need+=(make)
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -197,3 +197,27 @@ def test_xtensawin_mpy_builds_with_llvm(tree, tmp_path):
     assert 0 < built.text_bytes <= XTENSAWIN_MAX_TEXT
     print(f"xtensawin .mpy: {built.mpy.stat().st_size} bytes, text {built.text_bytes}, "
           f"rodata {built.rodata_bytes}, GOT {built.got_entries}, built in {built.seconds:.1f} s")
+
+
+def test_cmake_module_names_the_sources_of_the_make_builds(tmp_path):
+    """micropython.cmake (the esp32 firmware build, not run here: it needs ESP-IDF)
+    lists the binding and every core C file, as micropython.mk and the Makefile do."""
+    cmake = shutil.which("cmake")
+    assert cmake, "cmake not found (scripts/install_test_deps.sh installs it)"
+    module = mpbuild.binding_dir() / "micropython.cmake"
+    (tmp_path / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.12)\nproject(check C)\n"
+        "add_library(usermod INTERFACE)\n"
+        f"include({module.as_posix()})\n"
+        "get_target_property(srcs usermod_ftervit INTERFACE_SOURCES)\n"
+        "get_target_property(links usermod INTERFACE_LINK_LIBRARIES)\n"
+        'message(STATUS "SOURCES=${srcs}")\nmessage(STATUS "LINKS=${links}")\n')
+    res = subprocess.run([cmake, "-S", str(tmp_path), "-B", str(tmp_path / "b")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    sources = next(ln for ln in res.stdout.splitlines() if "SOURCES=" in ln).split("=", 1)[1]
+    listed = sorted(Path(s).resolve() for s in sources.split(";"))
+    native = mpbuild.binding_dir().parent
+    want = sorted([mpbuild.binding_dir() / "_ftervit.c"] + list(native.glob("*.c")))
+    assert listed == [p.resolve() for p in want]
+    assert "LINKS=usermod_ftervit" in res.stdout
