@@ -1,6 +1,6 @@
-"""The operator, model and frame sources (ftv_ops_*.c, ftv_model.c, ftv_frame.c)
-compile warning-free as strict C99 with the host gcc and with no floating point,
-and on Xtensa lx106 call nothing but memset/memcpy/memmove, the library's own
+"""The operator, model, frame and binder sources (ftv_ops_*.c, ftv_model.c, ftv_frame.c,
+ftv_bind.c) compile warning-free as strict C99 with the host gcc and with no floating
+point, and on Xtensa lx106 call nothing but memset/memcpy/memmove, the library's own
 ftv_* functions and libgcc's 64-bit multiply (no division, no soft float); the
 frame kernel also builds for the ESP32 (xtensawin) through LLVM with no
 writable data, as the natmod linker requires."""
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 NATIVE = Path(__file__).resolve().parents[1] / "native_module"
-OURS = ["ftv_ops_ref.c", "ftv_ops_fast.c", "ftv_model.c", "ftv_frame.c"]
+OURS = ["ftv_ops_ref.c", "ftv_ops_fast.c", "ftv_model.c", "ftv_frame.c", "ftv_bind.c"]
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-c"]
 ALLOWED = {"memset", "memcpy", "memmove", "__muldi3"}
 

@@ -3,11 +3,13 @@
  * tests/test_xtensa_model.py.
  *
  * The model file, the input image and the expected logits are linked in
- * (model_blob.S, generated); model_data.c (generated) points an
- * ftv_model_t into the model file.  The scratch is split as on the device:
+ * (model_blob.S, generated); ftv_bind checks the file and points the model
+ * into it, as the host and MicroPython do (its instructions fall outside
+ * the profiled forward pass).  The scratch is split as on the device:
  * the fixed activation buffers of ftv_forward, then BENCH_MM_SCRATCH bytes
  * for the matmul kernel (its tables and weight blocks: internal SRAM on the
  * device).  Lines printed (numbers in hex, 8 digits):
+ *   bind <rc> <error index>        ftv_bind's return code (the run stops unless 0)
  *   blob <addr> <bytes>            the model file
  *   image <addr> <bytes>
  *   scratch <addr> <bytes> <fixed bytes> <matmul bytes> <default bytes>
@@ -30,7 +32,7 @@
 #define BENCH_MM_SCRATCH (128 * 1024)
 #endif
 
-extern const ftv_model_t bench_model;
+static ftv_bound_t bound;          /* the model, pointing into bench_blob */
 extern const uint8_t bench_blob[], bench_blob_end[];
 extern const uint8_t bench_image[], bench_image_end[];
 extern const int32_t bench_expect[];
@@ -64,14 +66,24 @@ static size_t matmul_min(const ftv_geometry_t *g)
 
 int main(void)
 {
-    const ftv_geometry_t *g = &bench_model.geometry;
-    size_t need1 = ftv_scratch_bytes_for(g, 1);
-    size_t fixed = need1 - 15 - matmul_min(g);    /* 15: ftv_forward's alignment slack */
-    size_t len = fixed + BENCH_MM_SCRATCH;
-    uint8_t *scratch = hs_alloc(len);
-    int32_t *logits = hs_alloc((size_t)g->num_classes * 4);
+    const ftv_geometry_t *g = &bound.model.geometry;
+    size_t need1, fixed, len;
+    uint8_t *scratch;
+    int32_t *logits;
     uint32_t v[11];
     int rc, bad = -1;
+
+    rc = ftv_bind(&bound, bench_blob, (size_t)(bench_blob_end - bench_blob), FTV_BIND_CHECK_ALL);
+    v[0] = (uint32_t)rc;
+    v[1] = (uint32_t)bound.error_index;
+    line("bind", 2, v);
+    if (rc != FTV_OK)
+        return 3;
+    need1 = ftv_scratch_bytes_for(g, 1);
+    fixed = need1 - 15 - matmul_min(g);    /* 15: ftv_forward's alignment slack */
+    len = fixed + BENCH_MM_SCRATCH;
+    scratch = hs_alloc(len);
+    logits = hs_alloc((size_t)g->num_classes * 4);
 
     v[0] = (uint32_t)(uintptr_t)bench_blob;
     v[1] = (uint32_t)(bench_blob_end - bench_blob);
@@ -90,7 +102,7 @@ int main(void)
 
     memset(logits, 0x55, (size_t)g->num_classes * 4);
     prof_begin(g->depth);
-    rc = ftv_forward(&bench_model, bench_image, logits, scratch, len);
+    rc = ftv_forward(&bound.model, bench_image, logits, scratch, len);
     prof_end();
     prof_dump();
 
