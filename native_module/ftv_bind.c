@@ -302,7 +302,8 @@ static uint64_t dim_value(const walk_t *w, uint8_t dim)
     case DIM_K: return (uint64_t)c[CFG_CLASSES];
     case DIM_C: return (uint64_t)c[CFG_CHANS];
     case DIM_256: return 256;
-    case DIM_PATCH_K: return (uint64_t)c[CFG_CHANS] * (uint64_t)c[CFG_PATCH] * (uint64_t)c[CFG_PATCH];
+    case DIM_PATCH_K:
+        return (uint64_t)c[CFG_CHANS] * (uint64_t)c[CFG_PATCH] * (uint64_t)c[CFG_PATCH];
     case DIM_POS:
         grid = ftv_udiv64((uint64_t)c[CFG_IMG], (uint32_t)c[CFG_PATCH]);
         return grid * grid + (uint64_t)c[CFG_CLS_POS];
@@ -707,20 +708,26 @@ const char *ftv_bind_strerror(int code)
 {
     switch (code) {
     case FTV_OK: return "ok";
-    case FTV_BIND_ERR_ARG: return "arguments: expected a model buffer at an address that is a multiple of 4";
+    case FTV_BIND_ERR_ARG:
+        return "arguments: expected a model buffer at an address that is a multiple of 4";
     case FTV_BIND_ERR_ENDIAN: return "host: expected a little-endian machine";
     case FTV_BIND_ERR_SHORT: return "file_size: truncated: expected at least the 40-byte header";
     case FTV_BIND_ERR_MAGIC: return "magic: expected FTVM (not an .ftv model file?)";
-    case FTV_BIND_ERR_VERSION_NEWER: return "format_version: the file is newer than this reader (version 1)";
+    case FTV_BIND_ERR_VERSION_NEWER:
+        return "format_version: the file is newer than this reader (version 1)";
     case FTV_BIND_ERR_VERSION: return "format_version: expected 1";
     case FTV_BIND_ERR_CONFIG_COUNT: return "config_count: expected 14";
     case FTV_BIND_ERR_TRUNCATED: return "file_size: truncated: fewer bytes than the header says";
     case FTV_BIND_ERR_TRAILING: return "file_size: trailing bytes: more bytes than the header says";
-    case FTV_BIND_ERR_TABLE_PAST_END: return "tensor_count: the tensor table runs past the end of the file";
-    case FTV_BIND_ERR_HEAD_CRC: return "head_crc32: CRC mismatch (header, config or tensor table corrupt)";
-    case FTV_BIND_ERR_PAYLOAD_CRC: return "payload_crc32: CRC mismatch (tensor data, labels or golden vector corrupt)";
+    case FTV_BIND_ERR_TABLE_PAST_END:
+        return "tensor_count: the tensor table runs past the end of the file";
+    case FTV_BIND_ERR_HEAD_CRC:
+        return "head_crc32: CRC mismatch (header, config or tensor table corrupt)";
+    case FTV_BIND_ERR_PAYLOAD_CRC:
+        return "payload_crc32: CRC mismatch (tensor data, labels or golden vector corrupt)";
     case FTV_BIND_ERR_CONFIG_RANGE: return "config: value out of its bounds";
-    case FTV_BIND_ERR_CONFIG_DIVISOR: return "config: expected a divisor (num_heads of embed_dim, patch_size of img_size)";
+    case FTV_BIND_ERR_CONFIG_DIVISOR:
+        return "config: expected a divisor (num_heads of embed_dim, patch_size of img_size)";
     case FTV_BIND_ERR_TENSOR_COUNT: return "tensor_count: expected 12 + 18 * depth tensors";
     case FTV_BIND_ERR_NAME: return "name: expected the deploy plan's name, NUL-padded";
     case FTV_BIND_ERR_DTYPE: return "dtype: expected the plan's dtype (tern: the config's layout)";
@@ -737,15 +744,24 @@ const char *ftv_bind_strerror(int code)
     case FTV_BIND_ERR_GOLDEN_SHORT: return "golden_length: expected at least 16 bytes";
     case FTV_BIND_ERR_GOLDEN_KIND: return "golden.input_kind: expected 0 (raw) or 1 (xorshift32)";
     case FTV_BIND_ERR_GOLDEN_LOGITS: return "golden.num_logits: expected num_classes";
-    case FTV_BIND_ERR_GOLDEN_INPUT: return "golden.input_length: expected img_size^2 * in_chans (raw) or 0";
-    case FTV_BIND_ERR_GOLDEN_SEED: return "golden.seed: expected 0 (raw) or a nonzero xorshift32 seed";
-    case FTV_BIND_ERR_GOLDEN_LENGTH: return "golden_length: expected 16 + 4 * num_classes + input_length";
-    case FTV_BIND_ERR_TERN_CODE: return "invalid ternary code (tern2 bit pair 11, tern3 byte > 242)";
-    case FTV_BIND_ERR_TERN_PADDING: return "padding weights past the last column must be code 1 (w = 0)";
-    case FTV_BIND_ERR_ARITH_VERSION: return "config.arith_version: not the arithmetic version this runtime implements";
-    case FTV_BIND_ERR_RESIDUAL_FRAC: return "config.residual_frac_bits: this runtime implements x12 activations (12)";
-    case FTV_BIND_ERR_DEPTH: return "config.depth: more encoder blocks than FTV_BIND_MAX_DEPTH (32)";
-    case FTV_BIND_ERR_GEOMETRY: return "geometry: beyond the runtime's limits (tokens, widths, buffer sizes)";
+    case FTV_BIND_ERR_GOLDEN_INPUT:
+        return "golden.input_length: expected img_size^2 * in_chans (raw) or 0";
+    case FTV_BIND_ERR_GOLDEN_SEED:
+        return "golden.seed: expected 0 (raw) or a nonzero xorshift32 seed";
+    case FTV_BIND_ERR_GOLDEN_LENGTH:
+        return "golden_length: expected 16 + 4 * num_classes + input_length";
+    case FTV_BIND_ERR_TERN_CODE:
+        return "invalid ternary code (tern2 bit pair 11, tern3 byte > 242)";
+    case FTV_BIND_ERR_TERN_PADDING:
+        return "padding weights past the last column must be code 1 (w = 0)";
+    case FTV_BIND_ERR_ARITH_VERSION:
+        return "config.arith_version: not the arithmetic version this runtime implements";
+    case FTV_BIND_ERR_RESIDUAL_FRAC:
+        return "config.residual_frac_bits: this runtime implements x12 activations (12)";
+    case FTV_BIND_ERR_DEPTH:
+        return "config.depth: more encoder blocks than FTV_BIND_MAX_DEPTH (32)";
+    case FTV_BIND_ERR_GEOMETRY:
+        return "geometry: beyond the runtime's limits (tokens, widths, buffer sizes)";
     default: return "unknown ftv_bind error code";
     }
 }

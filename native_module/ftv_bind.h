@@ -46,8 +46,10 @@
 #define FTV_BIND_ALIGN          16
 
 /* error_index: a config field (0..13, docs/format.md section 4) for the
- * FTV_BIND_ERR_CONFIG_* codes, a tensor table index for the tensor codes,
- * or one of these. */
+ * FTV_BIND_ERR_CONFIG_* codes and the limits _ARITH_VERSION, _RESIDUAL_FRAC
+ * and _DEPTH; a tensor table index for _NAME .. _LENGTH, for the placement
+ * codes _MISALIGNED .. _PADDING of a tensor and for _TERN_*; else one of
+ * these (the placement codes of a section give its AT_ value). */
 #define FTV_BIND_AT_NONE    (-1)    /* the header, the file as a whole */
 #define FTV_BIND_AT_LABELS  (-2)    /* the labels section */
 #define FTV_BIND_AT_GOLDEN  (-3)    /* the golden section */
