@@ -141,6 +141,10 @@ REFUSALS = {
     "bind-crc": ("ValueError", "model: payload_crc32: CRC mismatch"),
     "bind-misaligned": ("ValueError", "model: expected a buffer at an address that is a "
                                       "multiple of 4"),
+    "bind-tensor-named": ("ValueError", "model: offset: expected a multiple of 16 "
+                                        "(tensor patch_embed.proj.weight)"),
+    "bind-config-named": ("ValueError", "model: config: value out of its bounds "
+                                        "(config field img_size)"),
     "bind-ctx-length": ("ValueError", "ctx: expected bytearray(CTX_SIZE) of {ctx} bytes, got 10"),
     "bind-ctx-readonly": ("TypeError", "ctx: expected a writable byte buffer"),
     "forward-unbound": ("ValueError", "ctx: expected a context bound to a model"),

@@ -48,12 +48,20 @@ if len(sys.argv) > 4 and sys.argv[4] == "bad":
     corrupt[len(corrupt) - 100] ^= 1
     misaligned = memoryview(bytearray(4 + len(model)))[1:1 + len(model)]
     other_model = bytearray(model)
+    # header 40 bytes, config 14 x 4, then 64-byte table entries (offset at +56);
+    # check_crc False lets the edits reach the checks behind the CRCs
+    bad_offset = bytearray(model)
+    bad_offset[40 + 56 + 56] += 1
+    bad_config = bytearray(model)
+    bad_config[40 + 4:40 + 8] = bytes(4)            # img_size 0
     fresh = bytearray(F.CTX_SIZE)
     cases = [
         ("bind-model-type", lambda: F.bind(123, bytearray(F.CTX_SIZE), True)),
         ("bind-truncated", lambda: F.bind(model[:-16], bytearray(F.CTX_SIZE), True)),
         ("bind-crc", lambda: F.bind(corrupt, bytearray(F.CTX_SIZE), True)),
         ("bind-misaligned", lambda: F.bind(misaligned, bytearray(F.CTX_SIZE), True)),
+        ("bind-tensor-named", lambda: F.bind(bad_offset, bytearray(F.CTX_SIZE), False)),
+        ("bind-config-named", lambda: F.bind(bad_config, bytearray(F.CTX_SIZE), False)),
         ("bind-ctx-length", lambda: F.bind(model, bytearray(10), True)),
         ("bind-ctx-readonly", lambda: F.bind(model, bytes(F.CTX_SIZE), True)),
         ("forward-unbound", lambda: F.forward(fresh, model, first, scratch, logits)),
