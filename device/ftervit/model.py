@@ -51,14 +51,14 @@ class Model:
         fmt: "GRAYSCALE", "RGB565", "RGB888" or "RGB_PPM" (docs/arithmetic.md
         says which bytes each means), or the module's code for one.
         """
+        _check_topk(topk)
         self._native.frame(self._ctx, frame, width, height, self._format_code(fmt),
                            self._image)
         return self.top(self.forward(self._image), topk)
 
     def top(self, logits, topk=5):
         """[(label, logit), ...] of the topk largest logits, ties to the lower index."""
-        if topk < 1:
-            raise ValueError("topk: expected at least 1, found %d" % topk)
+        _check_topk(topk)
         scale = 1 << LOGIT_FRAC_BITS
         return [(self.labels[i], logits[i] / scale)
                 for i in top_indices(logits, min(topk, self.num_classes))]
@@ -93,6 +93,11 @@ class Model:
             raise ValueError("fmt: expected one of %s, found %r"
                              % (", ".join(sorted(self._formats)), fmt))
         return code
+
+
+def _check_topk(topk):
+    if topk < 1:
+        raise ValueError("topk: expected at least 1, found %d" % topk)
 
 
 def _format_codes(native):
