@@ -22,13 +22,13 @@ class Model:
     def __init__(self, native, buf, header, check_crc, heap_free_before):
         self._native = native
         self._file = buf
-        self._ctx = bytearray(native.CTX_SIZE)
+        self._ctx = _allocate("ctx", native.CTX_SIZE)
         (self.img_size, self.in_chans, self.num_classes, image_bytes,
          scratch_bytes) = native.bind(buf, self._ctx, check_crc)
         self._header = header
-        self._image = bytearray(image_bytes)
-        self._scratch = bytearray(scratch_bytes)
-        self.logits = array("i", bytes(4 * self.num_classes))
+        self._image = _allocate("image", image_bytes)
+        self._scratch = _allocate("scratch", scratch_bytes)
+        self.logits = array("i", _allocate("logits", 4 * self.num_classes))
         self._formats = _format_codes(native)
         self.labels = _labels(buf, header, self.num_classes)
         gc.collect()
@@ -93,6 +93,15 @@ class Model:
             raise ValueError("fmt: expected one of %s, found %r"
                              % (", ".join(sorted(self._formats)), fmt))
         return code
+
+
+def _allocate(name, nbytes):
+    try:
+        return bytearray(nbytes)
+    except MemoryError:
+        gc.collect()
+        raise MemoryError("%s: its %d bytes do not fit in the heap beside the model file "
+                          "(gc.mem_free() = %d)" % (name, nbytes, gc.mem_free()))
 
 
 def _check_topk(topk):
