@@ -143,6 +143,14 @@ def test_no_camera_and_no_files_is_one_clear_error(samples):
     assert "OSError: camera: this MicroPython has no camera module" in proc.stdout
 
 
+def test_classify_py_without_arguments_loads_the_documented_default_model(samples):
+    """What `mpremote run device/classify.py` does: no argv, so /model.ftv."""
+    proc = run_micropython([DEVICE / "classify.py"], (DEVICE, NATIVE_STANDIN),
+                           env=standin_env(samples))
+    assert proc.returncode == 1
+    assert "OSError: model file /model.ftv: not found (copy it with: mpremote cp" in proc.stdout
+
+
 def corrupted_files(tmp_path):
     """name -> bytes of one bad file each, in the order format.md §9 checks them."""
     good = MODEL.read_bytes()

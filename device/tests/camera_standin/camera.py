@@ -44,11 +44,8 @@ class Camera:
         self._offset += self._bytes
         return memoryview(self._buffer)
 
-    def get_pixel_width(self):
-        return self._width
-
-    def get_pixel_height(self):
-        return self._height
+    def init(self):
+        pass
 
     def free_buffer(self):
         pass
