@@ -272,7 +272,7 @@ def test_bad_fmt_and_topk_are_refused_then_classify_works(samples):
     proc = run_micropython(["-c", script], (DEVICE, NATIVE_STANDIN), env=standin_env(samples))
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.splitlines() == [
-        "fmt: expected one of GRAYSCALE, RGB565, RGB888, RGB_PPM, found 'JPEG'",
+        "fmt: expected one of GRAYSCALE, RGB565, RGB888, RGB_PPM, found 'JPEG' (a decoder this runtime does not have)",
         "topk: expected at least 1, found 0", "3"]
 
 

@@ -12,6 +12,7 @@ from .header import LOGIT_FRAC_BITS
 from .topk import top_indices
 
 FORMAT_NAMES = ("GRAYSCALE", "RGB565", "RGB888", "RGB_PPM")   # camera names (ftv_frame.h)
+UNDECODED = ("JPEG", "YUV422", "YUV420", "RAW", "RGB444", "RGB555")  # other camera formats
 GOLDEN_HEADER = "<IIII"     # input_kind, seed, num_logits, input_length (format.md §8)
 GOLDEN_RAW, GOLDEN_XORSHIFT32 = 0, 1
 
@@ -90,8 +91,9 @@ class Model:
     def _format_code(self, fmt):
         code = self._formats.get(fmt) if isinstance(fmt, str) else fmt
         if code not in self._formats.values():
-            raise ValueError("fmt: expected one of %s, found %r"
-                             % (", ".join(sorted(self._formats)), fmt))
+            why = " (a decoder this runtime does not have)" if fmt in UNDECODED else ""
+            raise ValueError("fmt: expected one of %s, found %r%s"
+                             % (", ".join(sorted(self._formats)), fmt, why))
         return code
 
 
