@@ -51,3 +51,32 @@ def parse_classify_output(text):
             name, ms = line.rsplit(": ", 1)
             current = frames[name] = {"ms": float(ms[:-3]), "top": [], "logits": None}
     return frames
+
+
+MICROPYTHON_TARBALL = ROOT.parent / "shared" / "micropython" / "micropython-1.28.0-src.tar.gz"
+
+
+def micropython_tree(cache: Path) -> Path:
+    """MPY_DIR if set, else MicroPython v1.28.0 extracted once into `cache`."""
+    if os.environ.get("MPY_DIR"):
+        return Path(os.environ["MPY_DIR"])
+    tree = cache / "micropython-1.28.0"
+    if not (tree / "py" / "dynruntime.mk").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["tar", "xzf", str(MICROPYTHON_TARBALL), "-C", str(cache)], check=True)
+    return tree
+
+
+def build_natmod_x64(cache: Path) -> Path:
+    """The folder holding a fresh _ftervit.mpy for ARCH=x64 (native_module/micropython)."""
+    out = cache / "natmod_x64"
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep
+               + os.environ["PATH"])     # mpy_ld.py needs this Python's pyelftools
+    proc = subprocess.run(["make", "-f", str(ROOT / "native_module" / "micropython" / "Makefile"),
+                           "ARCH=x64", "MPY_DIR=%s" % micropython_tree(cache)],
+                          cwd=out, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError("natmod build failed:\n" + proc.stdout[-4000:])
+    return out
