@@ -9,7 +9,8 @@
  *   FTV_FRAME_RGB565     2 bytes a pixel, BIG-endian: byte 0 = RRRRRGGG,
  *                        byte 1 = GGGBBBBB
  *   FTV_FRAME_RGB888     3 bytes a pixel in memory order B, G, R (sic: the
- *                        driver's RGB888 is blue first)
+ *                        driver's RGB888 is blue first; its fmt2rgb888 and
+ *                        JPEG decoder write it, the sensors deliver none)
  *   FTV_FRAME_RGB_PPM    3 bytes a pixel in memory order R, G, B (PPM P6
  *                        pixels, PIL's "RGB"); not a camera format
  * docs/arithmetic.md cites the driver source these orders come from.
@@ -55,12 +56,16 @@ size_t ftv_frame_bytes(int32_t format, int32_t width, int32_t height);
  * in that order; the image is untouched on error.  frame_len must be exactly
  * ftv_frame_bytes(format, width, height).  image: img_size^2 * in_chans
  * bytes, not overlapping the frame.  ftv_frame_to_image is the variant
- * ftv_dispatch.h picks; the _ref twin is the plain reading of the spec. */
+ * ftv_dispatch.h picks; the _ref twin is the plain reading of the spec and
+ * _fast the same integers without per-pixel division. */
 int ftv_frame_to_image(const uint8_t *frame, size_t frame_len, int32_t width, int32_t height,
                        int32_t format, uint8_t *image, int32_t img_size, int32_t in_chans);
 int ftv_frame_to_image_ref(const uint8_t *frame, size_t frame_len, int32_t width,
                            int32_t height, int32_t format, uint8_t *image, int32_t img_size,
                            int32_t in_chans);
+int ftv_frame_to_image_fast(const uint8_t *frame, size_t frame_len, int32_t width,
+                            int32_t height, int32_t format, uint8_t *image, int32_t img_size,
+                            int32_t in_chans);
 
 /* A one-line description of an ftv_frame_to_image return code (static text). */
 const char *ftv_frame_strerror(int code);
