@@ -53,7 +53,16 @@ def parse_classify_output(text):
     return frames
 
 
-MICROPYTHON_TARBALL = ROOT.parent / "shared" / "micropython" / "micropython-1.28.0-src.tar.gz"
+TARBALL = Path("shared") / "micropython" / "micropython-1.28.0-src.tar.gz"
+
+
+def micropython_tarball() -> Path:
+    """../shared/micropython/'s tarball beside the checkout (or beside a worktree's folder)."""
+    for base in (ROOT.parent, ROOT.parent.parent):
+        if (base / TARBALL).exists():
+            return base / TARBALL
+    raise FileNotFoundError("MicroPython source: expected ../%s beside the checkout, or set "
+                            "MPY_DIR to a MicroPython tree" % TARBALL)
 
 
 def micropython_tree(cache: Path) -> Path:
@@ -63,7 +72,7 @@ def micropython_tree(cache: Path) -> Path:
     tree = cache / "micropython-1.28.0"
     if not (tree / "py" / "dynruntime.mk").exists():
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["tar", "xzf", str(MICROPYTHON_TARBALL), "-C", str(cache)], check=True)
+        subprocess.run(["tar", "xzf", str(micropython_tarball()), "-C", str(cache)], check=True)
     return tree
 
 
