@@ -37,6 +37,10 @@
  *   ftv_unpack_ternary      one packed ternary row -> int8 {-1, 0, 1}
  *   ftv_isqrt64             floor(sqrt(v)) of a uint64
  *
+ * Model file (ftv_bind.h)
+ *   ftv_bind(bound, file, len, flags)     checks a whole .ftv in memory, points
+ *                                         an ftv_model_t into it
+ *
  * Camera frames (ftv_frame.h; ftv_dispatch.h picks the variant)
  *   ftv_frame_to_image(frame, len, w, h, format, image, img_size, in_chans)
  *       GRAYSCALE / RGB565 / RGB888 frame -> centre crop, area resize,
@@ -56,6 +60,7 @@
 #include "ftv_dispatch.h"
 #include "ftv_ops.h"
 #include "ftv_model.h"
+#include "ftv_bind.h"
 #include "ftv_frame.h"
 
 #endif /* FTV_H */

@@ -19,7 +19,8 @@
  * runtime cannot run gets FTV_BIND_ERR_ARITH_VERSION .. _GEOMETRY.
  *
  * Freestanding like the kernels: memset/memcpy/memmove only, no writable
- * static data (the CRC32 is computed bitwise, no table).
+ * static data (the CRC32 uses a 16-entry const table), no division but
+ * ftv_udiv64.
  */
 #ifndef FTV_BIND_H
 #define FTV_BIND_H

@@ -1,17 +1,24 @@
-"""CModel: one model file's tensors handed to the C forward pass (ftv_forward).
+"""CModel: one `.ftv` model file bound by the C binder (ftv_bind) and run by ftv_forward.
 
-The packed ternary bytes are used in place (no unpacking); q16, multiplier and
-table tensors become native-endian numpy arrays.  Every tensor is checked
-against the deploy plan of the model's geometry before C sees a pointer.
+Every way in ends in the bytes of one file: a path or bytes are bound as they are; an
+FtvModel, an IntegerModel or loose tensors are encoded by the writer first.  ftv_bind
+checks the file (docs/format.md section 9, in the reader's order) and points the
+model's tensors into it, used in place: the same walk the Xtensa harness and the
+MicroPython module run.  A malformed file gets the reader's FtvFormatError, a file this
+runtime cannot run a ValueError naming the config field.
 """
+import os
 import threading
 from typing import Dict, Optional
 
 import numpy as np
 
 from ..deploy_plan import Geometry, plan_tensors
+from ..ftv.spec import CONFIG_FIELDS, HEADER
+from ..ftv.writer import Packed, encode_ftv
 from ..reference.fixed_point import FRAC_BITS
 from ..reference.model import check_image
+from .bind import aligned_bytes, bind_file, refusal
 from .build import load_extension
 from .checks import byte_buffer, int_array, int_value
 
@@ -32,9 +39,21 @@ def _packed_bytes(rows: int, cols: int, layout: int) -> int:
     return rows * -(-cols // (4 if layout == 2 else 5))
 
 
+def _config_values(data) -> dict:
+    """The file's raw config fields by name (for messages; unchecked)."""
+    out = {}
+    for i, field in enumerate(CONFIG_FIELDS):
+        at = HEADER.size + 4 * i
+        if len(data) >= at + 4:
+            out[field.name] = int.from_bytes(bytes(data[at:at + 4]), "little", signed=True)
+    return out
+
+
 class CModel:
-    """A model ready for the C runtime.  Build it with `from_ftv` or `from_integer_model`
-    (or `ftervit.cbackend.load`); `forward(image)` returns the int32 x12 logits.
+    """A model ready for the C runtime.  Build it with `from_bytes`, `from_ftv` or
+    `from_integer_model` (or `ftervit.cbackend.load`); `forward(image)` returns the int32
+    x12 logits.  `CModel(geometry, layout, attn_logit_mult, tensors, frac_bits)` takes
+    loose tensors (ternary ones packed in `layout`), checked and encoded to a file.
 
     `matmul_rows` sizes the scratch: weight rows per matmul block (<= 0, the default:
     whole matrices, fastest; the device uses small blocks to fit its SRAM)."""
@@ -42,127 +61,85 @@ class CModel:
     def __init__(self, geometry: Geometry, layout, attn_logit_mult: int,
                  tensors: Dict[str, object], frac_bits: Dict[str, int],
                  labels=None, extra_cflags=(), matmul_rows: int = 0):
-        self.geometry = geometry
-        self.layout = "tern2" if _layout_code(layout) == 2 else "tern3"
-        self.labels = list(labels) if labels is not None else None
-        self._module = load_extension(extra_cflags)
-        ffi, lib = self._module.ffi, self._module.lib
         code = _layout_code(layout)
         attn_logit_mult = int_value(attn_logit_mult, "attn_logit_mult", -(1 << 31), (1 << 31) - 1)
-
-        g = ffi.new("ftv_geometry_t *")
         for name in _GEOMETRY_FIELDS:
-            setattr(g, name, int_value(int(getattr(geometry, name)), f"geometry.{name}",
-                                       0, (1 << 31) - 1))
-        g.layout, g.attn_logit_mult = code, attn_logit_mult
-        rc = lib.ftv_check_geometry(g)
-        if rc != 0:
-            raise ValueError(f"geometry: {ffi.string(lib.ftv_strerror(rc)).decode()} "
-                             f"({geometry})")
-
-        self._arrays = {}
-        self._frac = {}
-        for planned in plan_tensors(geometry):
-            name = planned.name
-            if name not in tensors:
-                raise ValueError(f"tensors: missing {name!r}")
-            value = tensors[name]
-            if planned.kind == "tern":
-                rows, cols = planned.shape
-                self._arrays[name] = byte_buffer(value, name, _packed_bytes(rows, cols, code))
-            else:
-                arr = int_array(value, name, _KIND_DTYPE[planned.kind])
-                if arr.size != int(np.prod(planned.shape)):
-                    raise ValueError(f"{name}: expected shape {planned.shape}, found "
-                                     f"{np.shape(value)}")
-                self._arrays[name] = arr.reshape(-1)
-            if planned.kind == "q16":
-                if name not in frac_bits:
-                    raise ValueError(f"frac_bits: missing {name!r}")
-                self._frac[name] = int_value(frac_bits[name], f"frac_bits[{name!r}]",
-                                             -(1 << 20), 1 << 20)
-
-        self._ffi, self._lib = ffi, lib
-        self._geometry_c = g
-        self._blocks = ffi.new("ftv_block_t[]", max(geometry.depth, 1))
-        m = ffi.new("ftv_model_t *")
-        m.geometry = g[0]
-        m.input_lut = self._ptr("int8_t", "patch_embed.input_lut")
-        self._fill_linear(m.patch_embed, "patch_embed.proj")
-        m.cls_token, m.cls_frac = self._ptr("int16_t", "cls_token"), self._frac["cls_token"]
-        m.pos_embed, m.pos_frac = self._ptr("int16_t", "pos_embed"), self._frac["pos_embed"]
-        for i in range(geometry.depth):
-            b, p = self._blocks[i], f"blocks.{i}"
-            self._fill_norm(b.norm1, f"{p}.norm1")
-            self._fill_linear(b.qkv, f"{p}.attn.qkv")
-            self._fill_linear(b.proj, f"{p}.attn.proj")
-            self._fill_norm(b.norm2, f"{p}.norm2")
-            self._fill_linear(b.fc1, f"{p}.mlp.fc1")
-            self._fill_linear(b.fc2, f"{p}.mlp.fc2")
-        m.blocks = self._blocks
-        self._fill_norm(m.norm, "norm")
-        self._fill_linear(m.head, "head")
-        self._model = m
-        # matmul_rows <= 0: the matmul kernel gets whole weight matrices per block
-        matmul_rows = int_value(matmul_rows, "matmul_rows", -(1 << 31), (1 << 31) - 1)
-        self.scratch_bytes = int(lib.ftv_scratch_bytes_for(g, matmul_rows))
-        if self.scratch_bytes == 0:
-            raise ValueError(f"geometry: scratch size does not fit this machine ({geometry})")
-        self._scratch = np.zeros(self.scratch_bytes, np.uint8)
-        self._lock = threading.Lock()
+            int_value(int(getattr(geometry, name)), f"geometry.{name}", 0, (1 << 31) - 1)
+        implemented = int(load_extension(extra_cflags).lib.FTV_ARITH_VERSION)
+        data = encode_ftv(geometry, code, attn_logit_mult, FRAC_BITS,
+                          _writer_tensors(geometry, code, tensors, frac_bits), labels=labels,
+                          arith_version=implemented)
+        self._bind(data, extra_cflags, matmul_rows)
 
     # ------------------------------------------------------------ builders
     @classmethod
+    def from_bytes(cls, data, extra_cflags=(), matmul_rows: int = 0) -> "CModel":
+        """From the bytes of a whole `.ftv` file (bytes, bytearray, memoryview): bound in
+        place by ftv_bind, every check of the format and the runtime's limits applied."""
+        if not isinstance(data, bytes):
+            data = bytes(data)  # owned and immutable: the model points into it
+        model = cls.__new__(cls)
+        model._bind(data, extra_cflags, matmul_rows)
+        return model
+
+    @classmethod
     def from_ftv(cls, ftv, **options) -> "CModel":
-        """From a read `.ftv` (ftervit.ftv.read_ftv): packed bytes as stored."""
+        """From a read `.ftv` (ftervit.ftv.read_ftv), encoded again with its packed bytes."""
         config = ftv.config
-        implemented = int(load_extension(options.get("extra_cflags", ())).lib.FTV_ARITH_VERSION)
-        if config.get("arith_version", implemented) != implemented:
-            raise ValueError(f"config.arith_version: the C runtime implements arithmetic "
-                             f"version {implemented}, found {config['arith_version']}")
-        if config.get("residual_frac_bits", FRAC_BITS) != FRAC_BITS:
-            raise ValueError(f"config.residual_frac_bits: the C runtime implements x12 "
-                             f"activations ({FRAC_BITS}), found {config['residual_frac_bits']}")
-        tensors, frac = {}, {}
+        tensors = {}
         for name, record in ftv.tensors.items():
             if record.kind == "tern":
-                tensors[name] = record.raw
+                tensors[name] = Packed(record.raw)
+            elif record.kind == "q16":
+                tensors[name] = (record.values(), record.frac_bits)
             else:
-                little = {"q16": "<i2", "mult": "<i4", "i8": "<i1"}[record.kind]
-                tensors[name] = np.frombuffer(record.raw, little).reshape(record.shape)
-                if record.kind == "q16":
-                    frac[name] = record.frac_bits
-        return cls(ftv.geometry, ftv.layout, config["attn_logit_mult"], tensors, frac,
-                   labels=ftv.labels, **options)
+                tensors[name] = record.values()
+        data = encode_ftv(ftv.geometry, ftv.layout, config["attn_logit_mult"],
+                          config["residual_frac_bits"], tensors, labels=ftv.labels,
+                          golden=ftv.golden, arith_version=config["arith_version"])
+        return cls.from_bytes(data, **options)
 
     @classmethod
     def from_integer_model(cls, model, layout="tern3", **options) -> "CModel":
         """From an IntegerModel (ftervit.integerize): ternary matrices packed in `layout`."""
-        from ..ftv.ternary_pack import pack_ternary
         code = _layout_code(layout)
         tensors = {}
         for planned in plan_tensors(model.geometry):
             value = model.tensors[planned.name]
-            if planned.kind == "tern":
-                value = pack_ternary(np.asarray(value).reshape(planned.shape), code, planned.name)
+            if planned.kind == "q16":
+                value = (value, model.frac_bits[planned.name])
             tensors[planned.name] = value
-        return cls(model.geometry, code, model.attn_logit_mult, tensors, model.frac_bits,
-                   labels=model.labels, **options)
+        implemented = int(load_extension(options.get("extra_cflags", ())).lib.FTV_ARITH_VERSION)
+        data = encode_ftv(model.geometry, code, model.attn_logit_mult, FRAC_BITS, tensors,
+                          labels=model.labels, arith_version=implemented)
+        return cls.from_bytes(data, **options)
 
-    # -------------------------------------------------------------- helpers
-    def _ptr(self, ctype: str, name: str):
-        return self._ffi.cast(ctype + " *", self._arrays[name].ctypes.data)
-
-    def _fill_linear(self, lin, prefix: str):
-        lin.weight = self._ptr("uint8_t", f"{prefix}.weight")
-        lin.mult = self._ptr("int32_t", f"{prefix}.mult")
-        lin.bias = self._ptr("int16_t", f"{prefix}.bias")
-        lin.bias_frac = self._frac[f"{prefix}.bias"]
-
-    def _fill_norm(self, norm, prefix: str):
-        norm.weight = self._ptr("uint8_t", f"{prefix}.weight")
-        norm.bias = self._ptr("uint8_t", f"{prefix}.bias")
-        norm.mult = self._ptr("int32_t", f"{prefix}.mult")
+    # ------------------------------------------------------------- binding
+    def _bind(self, data: bytes, extra_cflags, matmul_rows) -> None:
+        module = load_extension(extra_cflags)
+        ffi, lib = module.ffi, module.lib
+        buf = aligned_bytes(data)
+        rc, bound = bind_file(module, buf, lib.FTV_BIND_CHECK_ALL)
+        if rc != lib.FTV_OK:
+            raise refusal(module, rc, bound.error_index, data, int(lib.FTV_ARITH_VERSION),
+                          _config_values(data))
+        g = bound.model.geometry
+        self.geometry = Geometry(**{k: (bool if k in ("cls_pos", "layerscale") else int)(
+            getattr(g, k)) for k in _GEOMETRY_FIELDS})
+        self.layout = "tern2" if g.layout == 2 else "tern3"
+        labels = bytes(ffi.buffer(bound.labels, bound.labels_len)) if bound.labels else None
+        self.labels = labels.decode("utf-8").split("\n") if labels is not None else None
+        self._ffi, self._lib, self._file, self._bound = ffi, lib, buf, bound
+        self._model = ffi.addressof(bound[0], "model")
+        self._geometry_c = ffi.addressof(bound[0].model, "geometry")
+        # matmul_rows <= 0: the matmul kernel gets whole weight matrices per block
+        matmul_rows = int_value(matmul_rows, "matmul_rows", -(1 << 31), (1 << 31) - 1)
+        self.scratch_bytes = int(lib.ftv_scratch_bytes_for(self._geometry_c, matmul_rows))
+        if self.scratch_bytes == 0:
+            raise ValueError(f"geometry: scratch size does not fit this machine "
+                             f"({self.geometry})")
+        self._scratch = np.zeros(self.scratch_bytes, np.uint8)
+        self._lock = threading.Lock()
 
     # -------------------------------------------------------------- running
     def forward(self, image) -> np.ndarray:
@@ -200,5 +177,33 @@ def load(source, layout: Optional[str] = None, **options) -> CModel:
         return CModel.from_integer_model(source, layout or "tern3", **options)
     if hasattr(source, "tensors") and hasattr(source, "config") and hasattr(source, "layout"):
         return CModel.from_ftv(source, **options)
-    from ..ftv import read_ftv
-    return CModel.from_ftv(read_ftv(source), **options)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return CModel.from_bytes(source, **options)
+    with open(os.fspath(source), "rb") as f:
+        return CModel.from_bytes(f.read(), **options)
+
+
+def _writer_tensors(geometry, layout: int, tensors, frac_bits) -> dict:
+    """Loose tensors checked (TypeError/ValueError naming the tensor) and put in the
+    writer's form: packed ternary bytes, (values, frac_bits) for q16, values otherwise."""
+    out = {}
+    for planned in plan_tensors(geometry):
+        name = planned.name
+        if name not in tensors:
+            raise ValueError(f"tensors: missing {name!r}")
+        value = tensors[name]
+        if planned.kind == "tern":
+            rows, cols = planned.shape
+            out[name] = Packed(byte_buffer(value, name, _packed_bytes(rows, cols, layout))
+                               .tobytes())
+            continue
+        arr = int_array(value, name, _KIND_DTYPE[planned.kind])
+        if arr.size != int(np.prod(planned.shape)):
+            raise ValueError(f"{name}: expected shape {planned.shape}, found {np.shape(value)}")
+        arr = arr.reshape(planned.shape)
+        if planned.kind == "q16":
+            if name not in frac_bits:
+                raise ValueError(f"frac_bits: missing {name!r}")
+            arr = (arr, int_value(frac_bits[name], f"frac_bits[{name!r}]", -(1 << 20), 1 << 20))
+        out[name] = arr
+    return out

@@ -14,7 +14,7 @@ from .golden import Golden, encode_golden
 from .spec import (CONFIG, CONFIG_FIELDS, DTYPE_I8, DTYPE_I16, DTYPE_I32, FORMAT_VERSION,
                    FRAC_BITS_MAX, FRAC_BITS_MIN, HEAD_CRC_OFFSET, HEADER, KIND_DTYPE, MAGIC,
                    MAX_NDIM, NAME_BYTES, TABLE_ENTRY, head_size, padded)
-from .ternary_pack import layout_code, pack_ternary
+from .ternary_pack import layout_code, pack_ternary, unpack_ternary
 
 DEFAULT_ARITH_VERSION = 1
 _RANGE = {DTYPE_I8: (-2 ** 7, 2 ** 7 - 1), DTYPE_I16: (-2 ** 15, 2 ** 15 - 1),
@@ -29,13 +29,21 @@ class Q16:
     frac_bits: int
 
 
+@dataclass(frozen=True)
+class Packed:
+    """A ternary tensor already in the file's layout: rows of ceil(cols / 4) (tern2) or
+    ceil(cols / 5) (tern3) bytes, as a read file stores it (TensorRecord.raw)."""
+    data: bytes
+
+
 def encode_ftv(geometry: Geometry, layout, attn_logit_mult: int, residual_frac_bits: int,
                tensors: Mapping[str, object], labels: Optional[Sequence[str]] = None,
                golden: Optional[Golden] = None,
                arith_version: int = DEFAULT_ARITH_VERSION) -> bytes:
     """The bytes of a `.ftv` file.  `tensors` maps every planned name to: an integer
     matrix of -1/0/1 (tern), `Q16` or `(values, frac_bits)` (q16), int32 values (mult),
-    int8 values (i8).  Raises FtvFormatError naming what does not fit the plan."""
+    int8 values (i8); a tern tensor may also be `Packed` bytes of the file's layout.
+    Raises FtvFormatError naming what does not fit the plan."""
     code = layout_code(layout)
     config = config_values(geometry, code, attn_logit_mult, residual_frac_bits, arith_version)
     plan = plan_tensors(geometry)
@@ -125,6 +133,10 @@ def _encode_tensor(t, value, layout: int):
                 FRAC_BITS_MIN <= frac_bits <= FRAC_BITS_MAX):
             raise FtvFormatError(f"{t.name}.frac_bits: expected an int in "
                                  f"{FRAC_BITS_MIN}..{FRAC_BITS_MAX}, found {frac_bits!r}")
+    if t.kind == "tern" and isinstance(value, Packed):
+        rows, cols = t.shape
+        unpack_ternary(value.data, rows, cols, layout, t.name)  # length, codes and padding
+        return bytes(value.data), layout, 0
     a = np.asarray(value)
     if a.shape != t.shape:
         raise FtvFormatError(f"{t.name}: expected shape {t.shape}, found {a.shape}")

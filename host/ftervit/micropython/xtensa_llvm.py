@@ -64,6 +64,27 @@ def clang_args(include_dirs: Iterable = (), defines: Iterable[str] = (),
     return args
 
 
+def compile_c_to_asm(source, asm, *, include_dirs: Iterable = (),
+                     defines: Iterable[str] = (),
+                     cflags: Iterable[str] = ("-std=c99", "-Os"),
+                     cpu: str = DEFAULT_CPU, llc_flags: Iterable[str] = ()) -> Path:
+    """C file -> Xtensa assembly at ``asm`` (clang to IR, then llc); the IR stays
+    beside it (``asm`` + ``.ll``).  Arguments as for ``compile_c_to_object``."""
+    source, asm = Path(source), Path(asm)
+    ir = Path(str(asm) + ".ll")
+    _run([require(CLANG)] + clang_args(include_dirs, defines, cflags)
+         + ["-S", "-emit-llvm", source, "-o", ir])
+    _run([require(LLC), "-mtriple=xtensa", f"-mcpu={cpu}", "-relocation-model=static", "-O2"]
+         + list(llc_flags) + ["-filetype=asm", ir, "-o", asm])
+    return asm
+
+
+def assemble(asm, obj, cpu: str = DEFAULT_CPU) -> Path:
+    """Xtensa assembly -> ELF relocatable object at ``obj``."""
+    _run([require(LLVM_MC), "-triple=xtensa", f"-mcpu={cpu}", "-filetype=obj", asm, "-o", obj])
+    return Path(obj)
+
+
 def compile_c_to_object(source, obj, *, include_dirs: Iterable = (),
                         defines: Iterable[str] = (),
                         cflags: Iterable[str] = ("-std=c99", "-Os"),
@@ -77,11 +98,7 @@ def compile_c_to_object(source, obj, *, include_dirs: Iterable = (),
     naming the Debian package when a tool is absent, RuntimeError with the tool's
     output when a step fails.
     """
-    source, obj = Path(source), Path(obj)
-    ir, asm = Path(str(obj) + ".ll"), Path(str(obj) + ".s")
-    _run([require(CLANG)] + clang_args(include_dirs, defines, cflags)
-         + ["-S", "-emit-llvm", source, "-o", ir])
-    _run([require(LLC), "-mtriple=xtensa", f"-mcpu={cpu}", "-relocation-model=static", "-O2"]
-         + list(llc_flags) + ["-filetype=asm", ir, "-o", asm])
-    _run([require(LLVM_MC), "-triple=xtensa", f"-mcpu={cpu}", "-filetype=obj", asm, "-o", obj])
-    return obj
+    asm = Path(str(obj) + ".s")
+    compile_c_to_asm(source, asm, include_dirs=include_dirs, defines=defines, cflags=cflags,
+                     cpu=cpu, llc_flags=llc_flags)
+    return assemble(asm, obj, cpu)
