@@ -5,15 +5,15 @@ buffers allocated once, its errors clear and survivable."""
 import numpy as np
 import pytest
 
-from device_mp import (CAMERA_STANDIN, DEVICE, MICROPYTHON, MODEL, SAMPLES,
-                       parse_classify_output, run_micropython, write_pgm)
+from device_mp import (CAMERA_STANDIN, DEVICE, MICROPYTHON, MODEL, SAMPLES, assert_same,
+                       camera_frame, parse_classify_output, run_micropython, write_pgm)
 from ftervit import cbackend
 from ftervit.faithfulness import uint8_samples
 from ftervit.ftv import read_ftv
 from ftervit.images import load_image
 from ftervit.micropython.build import build_natmod
 from ftervit.pack import integer_model
-from ftervit.reference import forward, logits_to_float, topk
+from ftervit.reference import forward, topk
 from ftervit.reference.frame import frame_to_image
 
 pytestmark = pytest.mark.skipif(not MICROPYTHON.exists(),
@@ -58,14 +58,6 @@ def classify_files(natmod, files, *extra):
     return parse_classify_output(proc.stdout)
 
 
-def assert_same(result, host_logits, labels):
-    assert result["logits"] == [int(v) for v in host_logits]
-    want = topk(host_logits, 5)
-    assert [label for label, _ in result["top"]] == [labels[i] for i in want]
-    scores = logits_to_float(host_logits)
-    assert np.allclose([v for _, v in result["top"]], [scores[i] for i in want], atol=5e-4)
-
-
 def test_samples_as_pgm_files_give_the_host_logits(natmod, host, tmp_path):
     ftv, host_forward = host
     expected = {}
@@ -77,21 +69,6 @@ def test_samples_as_pgm_files_give_the_host_logits(natmod, host, tmp_path):
     assert sorted(frames) == sorted(expected)
     for name, logits in expected.items():
         assert_same(frames[name], logits, ftv.labels)
-
-
-def camera_frame(image28, fmt, rng):
-    """A 240x240 raw frame of a Fashion-MNIST image: nearest-neighbour upscale (the
-    frame kernel's crop and area resize then do real work) plus a little noise."""
-    idx = np.arange(240) * 28 // 240
-    grey = image28[idx][:, idx].astype(np.int64)
-    grey = np.clip(grey + rng.integers(-8, 9, grey.shape), 0, 255)
-    if fmt == "gray":
-        return grey.astype(np.uint8).tobytes()
-    if fmt == "rgb888":                       # the driver's byte order is B, G, R
-        return np.stack([grey, grey, grey], -1).astype(np.uint8).tobytes()
-    r5, g6, b5 = grey >> 3, grey >> 2, grey >> 3
-    v = (r5 << 11) | (g6 << 5) | b5           # big-endian RGB565
-    return np.stack([v >> 8, v & 0xFF], -1).astype(np.uint8).tobytes()
 
 
 def test_500_test_images_and_240x240_camera_frames_match_the_host(natmod, host, c_model,
@@ -216,3 +193,4 @@ def test_bad_frames_get_one_clear_error_and_the_model_still_works(natmod, host):
     assert lines[3].startswith("ValueError | fmt")
     want = host_forward(frame_to_image(bytes(240 * 240 * 2), 240, 240, "RGB565", 28, 1))
     assert lines[4] == "after | " + ftv.labels[topk(want, 1)[0]]
+
