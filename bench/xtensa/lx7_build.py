@@ -1,0 +1,186 @@
+"""Whole-model runs of the C runtime on an LX7 proxy: qemu-system-xtensa -M sim
+-cpu de233_fpu (LX7.1.3, windowed registers, 32 physical AR, zero-overhead
+loops, MAC16, no MUL32_HIGH), built as the ESP32 `.mpy` code is built:
+
+    clang-22 -> LLVM IR -> llc-22 -mtriple=xtensa -mcpu=esp32 (windowed ABI)
+    -> assembly -> llvm-mc-22 -mcpu=esp32 -> object
+
+Every object (runtime, harness, profile wrappers, model data) is built this
+way; lx7_link.py links them (Debian's lx106 linker cannot relocate windowed
+calls); lx7_crt0.S brings the window vectors and emulates MULUH / MULSH, so
+the code that runs is what llc emits for the ESP32.
+
+Memory (de233_fpu under -M sim): system RAM 128 MiB at 0, system ROM
+32 MiB at 0xfe000000.  Code, literals, constants and the model file go to
+ROM; data, heap and stack to RAM from 0x00100000.
+
+Counts: the profile (insn_profile.c) counts every executed instruction by
+range.  The MULUH/MULSH handler's instructions are left out (on the
+ESP32-S3 the instruction executes once, and it is counted once where it
+trapped).  A window overflow or underflow exception makes QEMU count its
+faulting instruction twice (once when it faults, once when it re-executes
+after the handler): the window handlers have fixed lengths, so the number
+of exceptions per phase is exact and is subtracted; the handlers' own
+instructions are reported apart as "window spills" (the ESP32-S3 has 64
+physical AR, so it spills less than this 32-register core).
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+import build as xbuild          # bench/xtensa/build.py
+import lx7_link
+import model_build as mb
+
+HERE = xbuild.HERE
+NATIVE = xbuild.NATIVE
+CLANG, LLC, LLVM_MC = "clang-22", "llc-22", "llvm-mc-22"
+xbuild.TOOL_PACKAGES.setdefault(LLVM_MC, "llvm-22")
+CPU = "de233_fpu"
+ROM_BASE, RAM_BASE, RAM_TOP = 0xFE000000, 0x00100000, 0x08000000
+# window handler symbol -> its instruction count (lx7_crt0.S)
+WINDOW_HANDLERS = {"lx7_window_of4": 5, "lx7_window_uf4": 5, "lx7_window_of8": 10,
+                   "lx7_window_uf8": 10, "lx7_window_of12": 14, "lx7_window_uf12": 14}
+PROFILED = ("model_profile.o",)
+
+
+def compile_c(src: Path, obj: Path, extra=()) -> None:
+    """C -> object with the ESP32 pipeline (flags of the xtensawin build)."""
+    try:
+        from ftervit.micropython.xtensa_llvm import compile_c_to_object
+    except ImportError:
+        compile_c_to_object = None
+    if compile_c_to_object is not None:
+        compile_c_to_object(src, obj, include_dirs=[NATIVE, HERE], extra_cflags=list(extra))
+        return
+    ll, asm = Path(str(obj) + ".ll"), Path(str(obj) + ".s")
+    xbuild.run_checked([xbuild.require(CLANG), "--target=xtensa", "-ffreestanding",
+                        "-nostdlibinc", "-idirafter", xbuild.PICOLIBC_INCLUDE, "-std=c99",
+                        "-O2", "-fno-common"] + xbuild.WARN
+                       + ["-I", NATIVE, "-I", HERE] + list(extra)
+                       + ["-S", "-emit-llvm", src, "-o", ll])
+    xbuild.run_checked([xbuild.require(LLC), "-mtriple=xtensa", "-mcpu=esp32", "-O2",
+                        "-relocation-model=static", ll, "-o", asm])
+    assemble(asm, obj)
+
+
+def assemble(asm: Path, obj: Path) -> None:
+    xbuild.run_checked([xbuild.require(LLVM_MC), "-triple=xtensa", "-mcpu=esp32",
+                        "-filetype=obj", asm, "-o", obj])
+
+
+def assemble_cpp(src: Path, obj: Path) -> None:
+    pre = Path(str(obj) + ".s")
+    xbuild.run_checked([xbuild.require(CLANG), "--target=xtensa", "-E", "-P",
+                        "-x", "assembler-with-cpp", src, "-o", pre])
+    assemble(pre, obj)
+
+
+def build_model_elf(outdir: Path, ftv, ftv_path: Path, mm_scratch: int = 128 * 1024,
+                    name: str = "model_lx7", wrap: bool = True) -> Path:
+    """The LX7 image of one model (model_build.write_model_sources' data)."""
+    outdir = Path(outdir) / name
+    outdir.mkdir(parents=True, exist_ok=True)
+    data_c, blob_s = mb.write_model_sources(ftv, Path(ftv_path), outdir)
+    objs = []
+    for src in mb.runtime_sources():
+        obj = outdir / (src.stem + ".o")
+        compile_c(src, obj)
+        objs.append(obj)
+    extra = {
+        HERE / "harness.c": ["-fno-builtin"],
+        HERE / "model_profile.c": [],
+        HERE / "model_main.c": [f"-DBENCH_MM_SCRATCH={int(mm_scratch)}"],
+        data_c: [],
+    }
+    for src, flags in extra.items():
+        obj = outdir / (src.stem + ".o")
+        compile_c(src, obj, flags)
+        objs.append(obj)
+    for src in (HERE / "lx7_crt0.S", blob_s):
+        obj = outdir / (src.stem + ".o")
+        assemble_cpp(src, obj)
+        objs.append(obj)
+    elf = outdir / f"{name}.elf"
+    lx7_link.link(objs, elf, ROM_BASE, RAM_BASE, RAM_TOP, profiled=PROFILED,
+                  wrap=tuple(mb.WRAPPED) if wrap else ())
+    return elf
+
+
+def run_model(elf: Path, plugin: Path, timeout: float = 3600) -> mb.ModelRun:
+    """Run an image on de233_fpu under the profile; insns per phase are the
+    exact counts of the program (window-exception re-executions removed,
+    handler instructions apart: run.window_insns, run.window_exceptions)."""
+    elf = Path(elf)
+    funcs, addr = mb.function_table(elf)
+    lo_t, hi_t = addr["lx7_trap_start"], addr["lx7_trap_end"]
+    for f in funcs:
+        if lo_t <= f.lo < hi_t:
+            f.profiler = True                     # the MULUH/MULSH emulation
+    work = elf.parent
+    (work / "funcs.txt").write_text("".join(f"{f.lo:#x} {f.hi:#x}\n" for f in funcs))
+    (work / "phases.txt").write_text("".join(f"{addr[f'prof_phase_{i}']:#x}\n"
+                                             for i in range(len(mb.PHASES))))
+    args = f"{plugin},funcs={work / 'funcs.txt'},phases={work / 'phases.txt'}," \
+           f"dump={addr['prof_dump']:#x}"
+    log = work / "plugin.log"
+    res = subprocess.run(
+        [xbuild.require(mb.QEMU), "-M", "sim", "-cpu", CPU, "-m", "128M",
+         "-semihosting", "-nographic", "-monitor", "none", "-kernel", str(elf),
+         "-plugin", args, "-d", "plugin", "-D", str(log)],
+        capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise RuntimeError(f"{elf.name} exited {res.returncode}\n{res.stdout[-4000:]}\n"
+                           f"{res.stderr[-4000:]}")
+    rep = mb.parse_stdout(res.stdout)
+    if rep.get("result") is None or "end" not in res.stdout.split():
+        raise RuntimeError(f"{elf.name}: incomplete output\n{res.stdout[-4000:]}")
+    names = [f.name for f in funcs] + ["(outside any symbol)"]
+    excluded = [f.profiler for f in funcs] + [False]
+    insns = {p: 0 for p in mb.PHASES}
+    by_fn: dict = {p: {} for p in mb.PHASES}
+    window = {p: 0 for p in mb.PHASES}
+    exceptions = {p: 0 for p in mb.PHASES}
+    prof = 0
+    split = None
+    for line in log.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "fn":
+            ph, fn, n = mb.PHASES[int(f[1])], int(f[2]), int(f[3])
+            if excluded[fn]:
+                prof += n
+            elif names[fn] in WINDOW_HANDLERS:
+                window[ph] += n
+                exceptions[ph] += n // WINDOW_HANDLERS[names[fn]]
+            else:
+                insns[ph] += n
+                by_fn[ph][names[fn]] = by_fn[ph].get(names[fn], 0) + n
+        elif f and f[0] == "split_blocks":
+            split = int(f[1])
+    if split is None:
+        raise RuntimeError(f"{elf.name}: the plugin printed no profile")
+    for ph in mb.PHASES:
+        insns[ph] -= exceptions[ph]               # re-executed faulting instructions
+    run = mb.ModelRun(stdout=res.stdout,
+                      logits=np.array(rep["logits"], np.int64).astype(np.int32),
+                      passed=rep["result"] == "PASS", rc=rep["rc"], blob=rep["blob"],
+                      image=rep["image"], scratch=rep["scratch"], calls=rep["calls"],
+                      plans=rep["plans"], insns=insns, by_function=by_fn,
+                      profiler_insns=prof, split_blocks=split)
+    run.window_insns = window
+    run.window_exceptions = exceptions
+    return run
+
+
+def muluh_sites(elf_dir: Path) -> int:
+    """MULUH/MULSH instructions in the runtime's assembly (what the handler emulates)."""
+    n = 0
+    for src in mb.runtime_sources():
+        asm = Path(elf_dir) / (src.stem + ".o.s")
+        if asm.exists():
+            n += sum(1 for line in asm.read_text().splitlines()
+                     if line.strip().startswith(("muluh", "mulsh")))
+    return n
