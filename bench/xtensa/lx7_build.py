@@ -34,6 +34,7 @@ import numpy as np
 import build as xbuild          # bench/xtensa/build.py
 import lx7_link
 import model_build as mb
+from ftervit.micropython.xtensa_llvm import compile_c_to_object
 
 HERE = xbuild.HERE
 NATIVE = xbuild.NATIVE
@@ -47,24 +48,14 @@ WINDOW_HANDLERS = {"lx7_window_of4": 5, "lx7_window_uf4": 5, "lx7_window_of8": 1
 PROFILED = ("model_profile.o",)
 
 
+# clang flags of the xtensawin build (ftervit.micropython.xtensa_llvm's defaults)
+# plus the project's warnings; llc and llvm-mc get that module's ESP32 flags.
+CFLAGS = ["-std=c99", "-Os", "-fno-common"] + xbuild.WARN
+
+
 def compile_c(src: Path, obj: Path, extra=()) -> None:
-    """C -> object with the ESP32 pipeline (flags of the xtensawin build)."""
-    try:
-        from ftervit.micropython.xtensa_llvm import compile_c_to_object
-    except ImportError:
-        compile_c_to_object = None
-    if compile_c_to_object is not None:
-        compile_c_to_object(src, obj, include_dirs=[NATIVE, HERE], extra_cflags=list(extra))
-        return
-    ll, asm = Path(str(obj) + ".ll"), Path(str(obj) + ".s")
-    xbuild.run_checked([xbuild.require(CLANG), "--target=xtensa", "-ffreestanding",
-                        "-nostdlibinc", "-idirafter", xbuild.PICOLIBC_INCLUDE, "-std=c99",
-                        "-O2", "-fno-common"] + xbuild.WARN
-                       + ["-I", NATIVE, "-I", HERE] + list(extra)
-                       + ["-S", "-emit-llvm", src, "-o", ll])
-    xbuild.run_checked([xbuild.require(LLC), "-mtriple=xtensa", "-mcpu=esp32", "-O2",
-                        "-relocation-model=static", ll, "-o", asm])
-    assemble(asm, obj)
+    """C -> object with the ESP32 pipeline of the xtensawin `.mpy`."""
+    compile_c_to_object(src, obj, include_dirs=[NATIVE, HERE], cflags=CFLAGS + list(extra))
 
 
 def assemble(asm: Path, obj: Path) -> None:

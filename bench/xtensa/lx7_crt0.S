@@ -25,6 +25,13 @@
 /* SIMCALL (semihosting), which llvm-mc-22 does not know: ST0 format, r 5, s 1. */
 #define SIMCALL     .byte 0x00, 0x51, 0x00
 
+/* QEMU starts this core at its reset vector (the ROM's first byte,
+ * 0xfe000000), not at the ELF entry: lx7_link places .reset there. */
+    .section .reset, "ax"
+    .global lx7_reset
+lx7_reset:
+    j       _start
+
     .section .vectors, "ax"
     .balign 1024
     .global lx7_vectors
@@ -119,10 +126,45 @@ lx7_window_uf12:
     .org 0x300          /* kernel exception vector (PS.UM = 0): not expected */
     j       lx7_trap
     .org 0x340          /* user exception vector */
+    wsr     a0, excsave1
+    rsr     a0, exccause
+    addi    a0, a0, -5              /* 5: MOVSP with the caller's registers spilled */
+    beqz    a0, lx7_alloca
+    rsr     a0, excsave1
     j       lx7_trap
     .org 0x3c0          /* double exception vector */
     j       lx7_double
     .org 0x400
+
+/* MOVSP (the stack adjustment of a function with a variable-size frame)
+ * raises an alloca exception when the caller's base save area is not in
+ * the register file: the caller's four (or eight, twelve) registers have
+ * been spilled.  The registers are reloaded by running the underflow
+ * handler of the caller's call size on the caller's frame, whose RFWU then
+ * returns to the MOVSP with the window as it was: PS.OWB is set to the
+ * faulting WindowBase first.  a0 (saved in EXCSAVE1 by the vector) is the
+ * faulting frame's return address; its top two bits give the call size. */
+    .global lx7_alloca
+lx7_alloca:
+    rsr     a0, windowbase
+    rotw    -1                      /* the faulting a0..a3 now a4..a7, WB in a4 */
+    rsr     a2, ps
+    extui   a3, a2, 8, 4            /* PS.OWB */
+    xor     a3, a3, a4
+    slli    a3, a3, 8
+    xor     a2, a2, a3              /* PS.OWB := the faulting WindowBase */
+    wsr     a2, ps
+    rsr     a4, excsave1            /* the faulting a0, back in its register */
+    rsync
+    bbsi    a4, 31, 1f
+    j       lx7_window_uf4          /* call4 (a0 top bits 01) */
+1:  rotw    -1
+    bbsi    a8, 30, 2f
+    j       lx7_window_uf8          /* call8 (10) */
+2:  rotw    -1
+    j       lx7_window_uf12         /* call12 (11) */
+    .global lx7_alloca_end
+lx7_alloca_end:
 
 /* ------------------------------------------------------------ start */
 

@@ -8,15 +8,19 @@ module links them itself:
 
 * R_XTENSA_32        a 32-bit word = S + A
 * R_XTENSA_SLOT0_OP  the PC-relative operand of the instruction at the
-                     offset: CALL0/4/8/12, J (18-bit offsets) and L32R
-                     (16-bit negative word offset to a literal)
+                     offset: CALL0/4/8/12, J (18-bit offsets), L32R
+                     (16-bit negative word offset to a literal), and the
+                     branches to global labels of the start code (12- and
+                     8-bit offsets)
 
-Layout (link()): ROM from rom_base: .vectors (1 KB aligned), every
+Layout (link()): ROM from rom_base: .reset (the core's reset vector),
+.vectors (1 KB aligned, VECBASE), every
 .literal* section (L32R reaches only backwards), the .text* sections (the
 profiled group last, between __prof_text_start and __prof_text_end), then
 .rodata*; RAM from ram_base: .data*, .bss*, then __heap_start; the stack
 grows down from __stack_top.  `wrap` implements GNU ld's --wrap=NAME for
-undefined references: NAME -> __wrap_NAME, __real_NAME -> NAME.
+undefined references: NAME -> __wrap_NAME; __real_NAME is NAME, wrapped or not
+(the lx106 build's --defsym=__real_NAME=NAME when it does not wrap).
 
 The output is a minimal ELF executable (program headers for QEMU's loader,
 a symbol table for nm) with the input symbols' sizes and types.
@@ -147,6 +151,16 @@ def patch_slot0(data: bytearray, off: int, pc: int, target: int, where: str) -> 
         if not -(1 << 17) <= delta < (1 << 17):
             raise LinkError(f"{where}: jump target {target:#x} out of range")
         word = (word & 0x3F) | ((delta & 0x3FFFF) << 6)
+    elif op0 == 6 and (word >> 4) & 3 == 1:          # BEQZ/BNEZ/BLTZ/BGEZ: imm12 bytes
+        delta = target - (pc + 4)
+        if not -(1 << 11) <= delta < (1 << 11):
+            raise LinkError(f"{where}: branch target {target:#x} out of range")
+        word = (word & 0xFFF) | ((delta & 0xFFF) << 12)
+    elif op0 == 7 or (op0 == 6 and (word >> 4) & 3 >= 2):   # RRI8 / BRI8 branches: imm8
+        delta = target - (pc + 4)
+        if not -(1 << 7) <= delta < (1 << 7):
+            raise LinkError(f"{where}: branch target {target:#x} out of range")
+        word = (word & 0xFFFF) | ((delta & 0xFF) << 16)
     elif op0 == 1:                                   # L32R: imm16, a negative word offset
         if target & 3:
             raise LinkError(f"{where}: literal {target:#x} not word aligned")
@@ -163,9 +177,10 @@ def patch_slot0(data: bytearray, off: int, pc: int, target: int, where: str) -> 
 # ----------------------------------------------------------------- layout
 
 def _order(name: str, profiled: bool) -> int | None:
-    """Output group of an input section: 0 vectors, 1 literals, 2 text,
-    3 profiled text, 4 rodata, 5 data, 6 bss; None: not loaded."""
-    if name == ".vectors":
+    """Output group of an input section: 0 reset vector and vectors, 1
+    literals, 2 text, 3 profiled text, 4 rodata, 5 data, 6 bss; None: not
+    loaded."""
+    if name in (".reset", ".vectors"):
         return 0
     if name.startswith(".literal"):
         return 1
@@ -197,6 +212,7 @@ def link(objects: list, out: Path, rom_base: int, ram_base: int, ram_top: int,
             if g is None:
                 raise LinkError(f"{o.path}: section {s.name} has no place in the layout")
             groups[g].append(s)
+    groups[0].sort(key=lambda s: s.name != ".reset")      # the reset vector at rom_base
     marks = {}
     addr = rom_base
     for g in range(5):
@@ -204,7 +220,7 @@ def link(objects: list, out: Path, rom_base: int, ram_base: int, ram_top: int,
             addr = _align(addr, 16)
             marks["__prof_text_start"] = addr
         for s in groups[g]:
-            align = 1024 if g == 0 else max(s.align, 4)
+            align = 1024 if s.name == ".vectors" else max(s.align, 4)
             addr = _align(addr, align)
             s.addr = addr
             addr += s.size
@@ -255,7 +271,7 @@ def link(objects: list, out: Path, rom_base: int, ram_base: int, ram_top: int,
         if sym.shndx == SHN_UNDEF:
             if name in wrap:
                 name = "__wrap_" + name
-            elif name.startswith("__real_") and name[7:] in wrap:
+            elif name.startswith("__real_"):      # wrapped or not: the real function
                 name = name[7:]
         if name not in glob:
             raise LinkError(f"{where}: undefined symbol {name}")
