@@ -43,8 +43,12 @@ xbuild.TOOL_PACKAGES.setdefault(LLVM_MC, "llvm-22")
 CPU = "de233_fpu"
 ROM_BASE, RAM_BASE, RAM_TOP = 0xFE000000, 0x00100000, 0x08000000
 # window handler symbol -> its instruction count (lx7_crt0.S)
-WINDOW_HANDLERS = {"lx7_window_of4": 5, "lx7_window_uf4": 5, "lx7_window_of8": 10,
-                   "lx7_window_uf8": 10, "lx7_window_of12": 14, "lx7_window_uf12": 14}
+WINDOW_HANDLERS = {"lx7_window_of4": 7, "lx7_window_uf4": 7, "lx7_window_of8": 12,
+                   "lx7_window_uf8": 12, "lx7_window_of12": 16, "lx7_window_uf12": 16}
+PROBES = tuple("lx7_probe_" + h[len("lx7_window_"):] for h in WINDOW_HANDLERS)
+# user-vector pieces counted apart (lx7_crt0.S): every user exception runs
+# lx7_user_vector (4), all but alloca ones lx7_user_other (2) too
+VECTOR_PARTS = ("lx7_user_vector", "lx7_user_other", "lx7_alloca")
 PROFILED = ("model_profile.o",)
 
 
@@ -101,28 +105,50 @@ def build_model_elf(outdir: Path, ftv, ftv_path: Path, mm_scratch: int = 128 * 1
     return elf
 
 
-def run_model(elf: Path, plugin: Path, timeout: float = 3600) -> mb.ModelRun:
-    """Run an image on de233_fpu under the profile; insns per phase are the
-    exact counts of the program (window-exception re-executions removed,
-    handler instructions apart: run.window_insns, run.window_exceptions)."""
+def _vector_ranges(funcs: list, addr: dict) -> None:
+    """Mark the MULUH/MULSH emulation (lx7_trap_start..lx7_trap_end) as not
+    counted: on the ESP32-S3 the instruction is one instruction, counted once
+    where it trapped."""
+    lo, hi = addr["lx7_trap_start"], addr["lx7_trap_end"]
+    for f in funcs:
+        if lo <= f.lo < hi:
+            f.profiler = True
+    # a probe label is inside its window handler: one range
+    for i in range(len(funcs) - 1, 0, -1):
+        if funcs[i].name in PROBES:
+            funcs[i - 1].hi = funcs[i].hi
+            del funcs[i]
+
+
+def _qemu_cmd(elf: Path, plugin_args: str, log: Path) -> list:
+    return [xbuild.require(mb.QEMU), "-M", "sim", "-cpu", CPU, "-m", "128M",
+            "-semihosting", "-nographic", "-monitor", "none", "-kernel", str(elf),
+            "-plugin", plugin_args, "-d", "plugin", "-D", str(log)]
+
+
+def run_model(elf: Path, plugin: Path, timeout: float = 600) -> mb.ModelRun:
+    """Run an image on de233_fpu under the profile (one count per executed
+    instruction, per_insn=1).  run.insns per phase are the program's exact
+    counts: the instructions re-executed after a window exception are
+    removed, and the exception handling is apart:
+      run.window_insns[phase]       spill/refill handlers, alloca handler
+      run.window_exceptions[phase]  overflow + underflow exceptions
+      run.allocas[phase]            alloca (MOVSP) exceptions among them
+      run.traps[phase]              MULUH/MULSH executed (emulated, not in
+                                    window_insns; each counted once in insns)"""
     elf = Path(elf)
     funcs, addr = mb.function_table(elf)
-    lo_t, hi_t = addr["lx7_trap_start"], addr["lx7_trap_end"]
-    for f in funcs:
-        if lo_t <= f.lo < hi_t:
-            f.profiler = True                     # the MULUH/MULSH emulation
+    _vector_ranges(funcs, addr)
     work = elf.parent
     (work / "funcs.txt").write_text("".join(f"{f.lo:#x} {f.hi:#x}\n" for f in funcs))
     (work / "phases.txt").write_text("".join(f"{addr[f'prof_phase_{i}']:#x}\n"
                                              for i in range(len(mb.PHASES))))
+    (work / "probes.txt").write_text("".join(f"{addr[p]:#x}\n" for p in PROBES))
     args = f"{plugin},funcs={work / 'funcs.txt'},phases={work / 'phases.txt'}," \
-           f"dump={addr['prof_dump']:#x}"
+           f"dump={addr['prof_dump']:#x},per_insn=1,probes={work / 'probes.txt'}"
     log = work / "plugin.log"
-    res = subprocess.run(
-        [xbuild.require(mb.QEMU), "-M", "sim", "-cpu", CPU, "-m", "128M",
-         "-semihosting", "-nographic", "-monitor", "none", "-kernel", str(elf),
-         "-plugin", args, "-d", "plugin", "-D", str(log)],
-        capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(_qemu_cmd(elf, args, log), capture_output=True, text=True,
+                         timeout=timeout)
     if res.returncode != 0:
         raise RuntimeError(f"{elf.name} exited {res.returncode}\n{res.stdout[-4000:]}\n"
                            f"{res.stderr[-4000:]}")
@@ -131,38 +157,44 @@ def run_model(elf: Path, plugin: Path, timeout: float = 3600) -> mb.ModelRun:
         raise RuntimeError(f"{elf.name}: incomplete output\n{res.stdout[-4000:]}")
     names = [f.name for f in funcs] + ["(outside any symbol)"]
     excluded = [f.profiler for f in funcs] + [False]
-    insns = {p: 0 for p in mb.PHASES}
+    zero = lambda: {p: 0 for p in mb.PHASES}        # noqa: E731
+    insns, window, exceptions, traps, allocas = zero(), zero(), zero(), zero(), zero()
+    vector = {name: zero() for name in VECTOR_PARTS}
     by_fn: dict = {p: {} for p in mb.PHASES}
-    window = {p: 0 for p in mb.PHASES}
-    exceptions = {p: 0 for p in mb.PHASES}
     prof = 0
     split = None
     for line in log.read_text().splitlines():
         f = line.split()
-        if f and f[0] == "fn":
-            ph, fn, n = mb.PHASES[int(f[1])], int(f[2]), int(f[3])
-            if excluded[fn]:
-                prof += n
-            elif names[fn] in WINDOW_HANDLERS:
-                window[ph] += n
-                exceptions[ph] += n // WINDOW_HANDLERS[names[fn]]
-            else:
-                insns[ph] += n
-                by_fn[ph][names[fn]] = by_fn[ph].get(names[fn], 0) + n
-        elif f and f[0] == "split_blocks":
+        if f and f[0] == "split_blocks":
             split = int(f[1])
+        if not f or f[0] != "fn":
+            continue
+        ph, fn, n = mb.PHASES[int(f[1])], int(f[2]), int(f[3])
+        name = names[fn]
+        if name in WINDOW_HANDLERS:
+            window[ph] += n
+            exceptions[ph] += n // WINDOW_HANDLERS[name]
+        elif name in VECTOR_PARTS:
+            vector[name][ph] += n
+        elif excluded[fn]:
+            prof += n
+        else:
+            insns[ph] += n
+            by_fn[ph][name] = by_fn[ph].get(name, 0) + n
     if split is None:
         raise RuntimeError(f"{elf.name}: the plugin printed no profile")
     for ph in mb.PHASES:
-        insns[ph] -= exceptions[ph]               # re-executed faulting instructions
+        traps[ph] = vector["lx7_user_other"][ph] // 2
+        allocas[ph] = vector["lx7_user_vector"][ph] // 4 - traps[ph]
+        window[ph] += 4 * allocas[ph] + vector["lx7_alloca"][ph]
     run = mb.ModelRun(stdout=res.stdout,
                       logits=np.array(rep["logits"], np.int64).astype(np.int32),
                       passed=rep["result"] == "PASS", rc=rep["rc"], blob=rep["blob"],
                       image=rep["image"], scratch=rep["scratch"], calls=rep["calls"],
                       plans=rep["plans"], insns=insns, by_function=by_fn,
                       profiler_insns=prof, split_blocks=split)
-    run.window_insns = window
-    run.window_exceptions = exceptions
+    run.window_insns, run.window_exceptions = window, exceptions
+    run.traps, run.allocas = traps, allocas
     return run
 
 

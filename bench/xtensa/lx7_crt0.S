@@ -22,6 +22,19 @@
 #define PS_UM       0x20
 #define SYS_EXIT    1
 #define SYS_WRITE   4
+/* PROBE: a byte load from the faulting instruction's address (EPC1), with
+ * a0 free (after the spill, before the refill).  The profile watches these
+ * loads' addresses: QEMU counts an instruction that raises a window
+ * exception and runs again after the handler twice, and the probe tells
+ * the profile which code range to take the extra count from.  A label per
+ * probe: lx7_build.py hands their addresses to the profile. */
+    .macro PROBE name
+    rsr     a0, epc1
+    .global lx7_probe_\name
+lx7_probe_\name:
+    l8ui    a0, a0, 0
+    .endm
+
 /* SIMCALL (semihosting), which llvm-mc-22 does not know: ST0 format, r 5, s 1. */
 #define SIMCALL     .byte 0x00, 0x51, 0x00
 
@@ -48,11 +61,13 @@ lx7_window_of4:
     s32e    a1, a5, -12
     s32e    a2, a5, -8
     s32e    a3, a5, -4
+    PROBE   of4
     rfwo
 
     .org 0x40
     .global lx7_window_uf4
 lx7_window_uf4:
+    PROBE   uf4
     l32e    a0, a5, -16
     l32e    a1, a5, -12
     l32e    a2, a5, -8
@@ -71,11 +86,13 @@ lx7_window_of8:
     s32e    a5, a0, -28
     s32e    a6, a0, -24
     s32e    a7, a0, -20
+    PROBE   of8
     rfwo
 
     .org 0xc0
     .global lx7_window_uf8
 lx7_window_uf8:
+    PROBE   uf8
     l32e    a1, a9, -12
     l32e    a0, a9, -16
     l32e    a7, a1, -12
@@ -103,11 +120,13 @@ lx7_window_of12:
     s32e    a9, a0, -28
     s32e    a10, a0, -24
     s32e    a11, a0, -20
+    PROBE   of12
     rfwo
 
     .org 0x140
     .global lx7_window_uf12
 lx7_window_uf12:
+    PROBE   uf12
     l32e    a1, a13, -12
     l32e    a0, a13, -16
     l32e    a11, a1, -12
@@ -123,16 +142,26 @@ lx7_window_uf12:
     l32e    a11, a11, -20
     rfwu
 
+/* The labels cut the vectors into the ranges the profile counts apart:
+ * lx7_user_vector runs for every user exception (4 instructions),
+ * lx7_user_other (2) for every one but an alloca exception. */
     .org 0x300          /* kernel exception vector (PS.UM = 0): not expected */
+    .global lx7_kernel_vector
+lx7_kernel_vector:
     j       lx7_trap
     .org 0x340          /* user exception vector */
+    .global lx7_user_vector, lx7_user_other
+lx7_user_vector:
     wsr     a0, excsave1
     rsr     a0, exccause
     addi    a0, a0, -5              /* 5: MOVSP with the caller's registers spilled */
     beqz    a0, lx7_alloca
+lx7_user_other:
     rsr     a0, excsave1
     j       lx7_trap
     .org 0x3c0          /* double exception vector */
+    .global lx7_double_vector
+lx7_double_vector:
     j       lx7_double
     .org 0x400
 
