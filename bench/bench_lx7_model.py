@@ -59,9 +59,9 @@ def load_model(key: str, work: Path):
     return mb.make_ftv(name, layout, path), path
 
 
-def measure(work: Path, key: str, ftv, path: Path, plugin: Path) -> dict:
+def measure(work: Path, key: str, ftv, path: Path, plugin: Path, opt: str) -> dict:
     lx106 = mb.run_model(mb.build_model_elf(work, ftv, path, name=key + "_lx106"), plugin)
-    elf7 = lb.build_model_elf(work, ftv, path, name=key + "_lx7")
+    elf7 = lb.build_model_elf(work, ftv, path, name=key + "_lx7", opt=opt)
     lx7 = lb.run_model(elf7, plugin)
     return {"lx106": lx106, "lx7": lx7, "muluh_sites": lb.muluh_sites(elf7.parent)}
 
@@ -79,8 +79,9 @@ def report(key: str, ftv, path: Path, res: dict, host, args) -> list[str]:
     for name, run in (("lx106", a), ("LX7", b)):
         ok_g = np.array_equal(run.logits, want)
         ok_h = isinstance(host, np.ndarray) and np.array_equal(run.logits, host)
+        host_txt = "PASS" if ok_h else host if isinstance(host, str) else "FAIL"
         L.append(f"   {name:5} logits == numpy reference (golden): {'PASS' if ok_g else 'FAIL'}; "
-                 f"== host C backend: {'PASS' if ok_h else host if isinstance(host, str) else 'FAIL'}")
+                 f"== host C backend: {host_txt}")
     L.append("")
     L.append(f"   {'category':42} {'lx106 M':>10} {'LX7 M':>10} {'LX7/lx106':>9} "
              f"{'LX7 /MAC':>8} {'LX7 spills':>10}")
@@ -141,6 +142,8 @@ def main() -> None:
     ap.add_argument("--clock", type=float, default=bx.CLOCK_HZ)
     ap.add_argument("--psram", type=float, default=bx.PSRAM_BPS)
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--lx7-opt", default="-Os", choices=["-Os", "-O2", "-O3"],
+                    help="clang optimisation of the LX7 runtime (default -Os, the .mpy's)")
     args = ap.parse_args()
     keys = [k.strip() for k in args.models.split(",") if k.strip()]
     for k in keys:
@@ -160,11 +163,13 @@ def main() -> None:
                 host[k] = f"{type(e).__name__}: {e}"
         plugin = mb.build_profiler(work)
         with ThreadPoolExecutor(args.jobs) as pool:
-            futs = {k: pool.submit(measure, work, k, *models[k], plugin) for k in keys}
+            futs = {k: pool.submit(measure, work, k, *models[k], plugin, args.lx7_opt)
+                    for k in keys}
             results = {k: f.result() for k, f in futs.items()}
     print("Whole-model forward pass (ftv_forward), exact executed instructions, "
           "qemu-system-xtensa -M sim:\n  lx106: gcc -O2, call0 ABI;  LX7: -cpu de233_fpu, "
-          "clang-22 -Os / llc-22 -mcpu=esp32 / llvm-mc-22 (the xtensawin .mpy's pipeline), "
+          f"clang-22 {args.lx7_opt} / llc-22 -mcpu=esp32 / llvm-mc-22 (the xtensawin .mpy's "
+          "pipeline), "
           "windowed ABI, MULUH/MULSH emulated")
     ok = True
     for k in keys:

@@ -75,15 +75,16 @@ def assemble_cpp(src: Path, obj: Path) -> None:
 
 
 def build_model_elf(outdir: Path, ftv, ftv_path: Path, mm_scratch: int = 128 * 1024,
-                    name: str = "model_lx7", wrap: bool = True) -> Path:
-    """The LX7 image of one model (model_build.write_model_sources' data)."""
+                    name: str = "model_lx7", wrap: bool = True, opt: str = "-Os") -> Path:
+    """The LX7 image of one model (model_build.write_model_sources' data).
+    opt: clang's optimisation level for the runtime (-Os: the `.mpy`'s)."""
     outdir = Path(outdir) / name
     outdir.mkdir(parents=True, exist_ok=True)
     data_c, blob_s = mb.write_model_sources(ftv, Path(ftv_path), outdir)
     objs = []
     for src in mb.runtime_sources():
         obj = outdir / (src.stem + ".o")
-        compile_c(src, obj)
+        compile_c(src, obj, [opt])
         objs.append(obj)
     extra = {
         HERE / "harness.c": ["-fno-builtin"],
