@@ -143,7 +143,7 @@ def test_window_exceptions_leave_the_count_exact(tmp_path, plugin):
     assert ops == ["entry", "or", "movi", "bltui", "l32r", "movi", "addi", "callx8", "add",
                    "addi", "bltu", "add", "retw.n"], f"fib's code changed: {ops}"
     funcs, addr = mb.function_table(elf)
-    lb._vector_ranges(funcs, addr)
+    lb.vector_ranges(funcs, addr)
     (tmp_path / "funcs.txt").write_text("".join(f"{f.lo:#x} {f.hi:#x}\n" for f in funcs))
     (tmp_path / "phases.txt").write_text(f"{addr['prof_phase_0']:#x}\n")
     (tmp_path / "probes.txt").write_text("".join(f"{addr[p]:#x}\n" for p in lb.PROBES))

@@ -6,23 +6,26 @@ loops, MAC16, no MUL32_HIGH), built as the ESP32 `.mpy` code is built:
     -> assembly -> llvm-mc-22 -mcpu=esp32 -> object
 
 Every object (runtime, harness, profile wrappers, model data) is built this
-way; lx7_link.py links them (Debian's lx106 linker cannot relocate windowed
-calls); lx7_crt0.S brings the window vectors and emulates MULUH / MULSH, so
-the code that runs is what llc emits for the ESP32.
+way, through ftervit.micropython.xtensa_llvm (the function that builds the
+`.mpy`'s objects, with its -Os); lx7_link.py links them (Debian's lx106
+linker cannot relocate windowed calls); lx7_crt0.S brings the reset jump,
+the window and alloca vectors and emulates MULUH / MULSH, so the code that
+runs is what llc emits for the ESP32.
 
 Memory (de233_fpu under -M sim): system RAM 128 MiB at 0, system ROM
-32 MiB at 0xfe000000.  Code, literals, constants and the model file go to
-ROM; data, heap and stack to RAM from 0x00100000.
+32 MiB at 0xfe000000, where the core starts (its reset vector).  Code,
+literals, constants and the model file go to ROM; data, heap and stack to
+RAM from 0x00100000.
 
-Counts: the profile (insn_profile.c) counts every executed instruction by
-range.  The MULUH/MULSH handler's instructions are left out (on the
-ESP32-S3 the instruction executes once, and it is counted once where it
-trapped).  A window overflow or underflow exception makes QEMU count its
-faulting instruction twice (once when it faults, once when it re-executes
-after the handler): the window handlers have fixed lengths, so the number
-of exceptions per phase is exact and is subtracted; the handlers' own
-instructions are reported apart as "window spills" (the ESP32-S3 has 64
-physical AR, so it spills less than this 32-register core).
+Counts: the profile (insn_profile.c, per_insn=1) counts every executed
+instruction by code range.  An instruction that raises a window (or alloca)
+exception runs again after the handler; the handler's probe load of EPC1
+takes the second count back from that instruction's range (probes=), so
+the counts are the program's own.  The window and alloca handlers'
+instructions are reported apart (run.window_insns: the ESP32-S3 has 64
+physical AR, so it spills less than this 32-register core); the MULUH/MULSH
+handler is not counted: on the ESP32-S3 the instruction executes once, and
+it is counted once where it trapped (run.traps: how many).
 """
 from __future__ import annotations
 
@@ -106,10 +109,11 @@ def build_model_elf(outdir: Path, ftv, ftv_path: Path, mm_scratch: int = 128 * 1
     return elf
 
 
-def _vector_ranges(funcs: list, addr: dict) -> None:
-    """Mark the MULUH/MULSH emulation (lx7_trap_start..lx7_trap_end) as not
-    counted: on the ESP32-S3 the instruction is one instruction, counted once
-    where it trapped."""
+def vector_ranges(funcs: list, addr: dict) -> None:
+    """Fit the start code's ranges to the profile (in place): the MULUH/MULSH
+    emulation (lx7_trap_start..lx7_trap_end) is not counted (on the ESP32-S3
+    the instruction is one instruction, counted once where it trapped), and
+    each probe label joins the range of the window handler it is in."""
     lo, hi = addr["lx7_trap_start"], addr["lx7_trap_end"]
     for f in funcs:
         if lo <= f.lo < hi:
@@ -121,7 +125,7 @@ def _vector_ranges(funcs: list, addr: dict) -> None:
             del funcs[i]
 
 
-def _qemu_cmd(elf: Path, plugin_args: str, log: Path) -> list:
+def qemu_command(elf: Path, plugin_args: str, log: Path) -> list:
     return [xbuild.require(mb.QEMU), "-M", "sim", "-cpu", CPU, "-m", "128M",
             "-semihosting", "-nographic", "-monitor", "none", "-kernel", str(elf),
             "-plugin", plugin_args, "-d", "plugin", "-D", str(log)]
@@ -139,7 +143,7 @@ def run_model(elf: Path, plugin: Path, timeout: float = 600) -> mb.ModelRun:
                                     window_insns; each counted once in insns)"""
     elf = Path(elf)
     funcs, addr = mb.function_table(elf)
-    _vector_ranges(funcs, addr)
+    vector_ranges(funcs, addr)
     work = elf.parent
     (work / "funcs.txt").write_text("".join(f"{f.lo:#x} {f.hi:#x}\n" for f in funcs))
     (work / "phases.txt").write_text("".join(f"{addr[f'prof_phase_{i}']:#x}\n"
@@ -148,7 +152,7 @@ def run_model(elf: Path, plugin: Path, timeout: float = 600) -> mb.ModelRun:
     args = f"{plugin},funcs={work / 'funcs.txt'},phases={work / 'phases.txt'}," \
            f"dump={addr['prof_dump']:#x},per_insn=1,probes={work / 'probes.txt'}"
     log = work / "plugin.log"
-    res = subprocess.run(_qemu_cmd(elf, args, log), capture_output=True, text=True,
+    res = subprocess.run(qemu_command(elf, args, log), capture_output=True, text=True,
                          timeout=timeout)
     if res.returncode != 0:
         raise RuntimeError(f"{elf.name} exited {res.returncode}\n{res.stdout[-4000:]}\n"
