@@ -9,7 +9,9 @@
  * fixed length (lx7_build.WINDOW_HANDLERS) so that the instruction profile
  * can count how many spills and refills ran.
  *
- * The user exception vector emulates MULUH / MULSH (the ESP32-S3's LX7 has
+ * The user exception vector handles the alloca exception (MOVSP with the
+ * caller's registers spilled; LLVM emits MOVSP around calls with stack
+ * arguments) and emulates MULUH / MULSH (the ESP32-S3's LX7 has
  * them, this core does not, and llc -mcpu=esp32 emits them): it decodes
  * the faulting instruction, computes the high word of the product, writes
  * the destination register and resumes after the instruction.  Any other
