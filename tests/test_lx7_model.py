@@ -7,8 +7,9 @@ MULUH/MULSH emulated in the exception handler.
 * the instruction count of a recursion deep enough to spill the register
   window equals the count worked out from its code, so the accounting of
   window exceptions (probe loads in the handlers) is exact;
-* one small model: logits equal the numpy reference's, the count is the
-  same on a second run and with or without the profiling wrappers.
+* two small models (both ternary layouts): logits equal the numpy
+  reference's, the count is the same on a second run and with or without
+  the profiling wrappers.
 
 Missing tools fail with the package to install (scripts/install_test_deps.sh).
 """
@@ -170,14 +171,27 @@ def test_window_exceptions_leave_the_count_exact(tmp_path, plugin):
     assert exact["fib"] == _fib_insns(n)
 
 
-def test_small_model_logits_and_stable_count(plugin, tmp_path):
-    path = tmp_path / "micro1.ftv"
-    ftv = mb.make_ftv("ftervit_micro_patch4_28", "tern3", path, depth=1)
+# (timm model, layout, timm arguments): the Fashion-MNIST shape cut to one
+# block (class-token position row, no LayerScale, 1 channel), and a DeiT-III
+# geometry (no class position row, LayerScale, 3 channels, 7 classes).
+MODELS = {
+    "micro-depth1-tern3": ("ftervit_micro_patch4_28", "tern3", dict(depth=1)),
+    "deit3-32px-tern2": ("ftervit_small_patch16_224", "tern2",
+                         dict(img_size=32, patch_size=8, depth=1, embed_dim=96, num_heads=3,
+                              num_classes=7)),
+}
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_small_model_logits_and_stable_count(key, plugin, tmp_path):
+    name, layout, kwargs = MODELS[key]
+    path = tmp_path / f"{key}.ftv"
+    ftv = mb.make_ftv(name, layout, path, **kwargs)
     want = forward(integer_model(ftv), ftv.golden_input()).astype(np.int32)
     assert np.array_equal(want, ftv.golden.logits) and np.any(want != 0)
 
-    elf = lb.build_model_elf(tmp_path, ftv, path, name="micro1")
-    asm = "".join(p.read_text() for p in (tmp_path / "micro1").glob("ftv_*.o.s"))
+    elf = lb.build_model_elf(tmp_path, ftv, path, name=key)
+    asm = "".join(p.read_text() for p in (tmp_path / key).glob("ftv_*.o.s"))
     assert "muluh" in asm or "mulsh" in asm, "the runtime no longer uses MUL32_HIGH"
     run = lb.run_model(elf, plugin)
     assert run.rc == 0
@@ -191,7 +205,7 @@ def test_small_model_logits_and_stable_count(plugin, tmp_path):
 
     again = lb.run_model(elf, plugin)
     assert again.insns == run.insns, "instruction counts differ between two identical runs"
-    plain = lb.run_model(lb.build_model_elf(tmp_path, ftv, path, name="micro1_plain",
+    plain = lb.run_model(lb.build_model_elf(tmp_path, ftv, path, name=key + "_plain",
                                             wrap=False), plugin)
     assert np.array_equal(plain.logits, want)
     assert plain.total == run.total, (
