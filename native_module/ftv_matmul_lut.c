@@ -185,6 +185,7 @@ static void split_pairs(int32_t *acc32, uint32_t *acc16, uint32_t rows)
     do {                                                                   \
         uint32_t b_ = (bh);                                                \
         KEEP1(b_);                                                         \
+        KEEP1(e);    /* offsets from here: no rebuilt far addresses */     \
         (e)[0 * (S)] = a0 + b_; (e)[1 * (S)] = a1 + b_;                    \
         (e)[2 * (S)] = a2 + b_; (e)[3 * (S)] = a3 + b_;                    \
         (e)[4 * (S)] = b_;      (e)[5 * (S)] = a5 + b_;                    \
