@@ -37,6 +37,12 @@
  *   ftv_unpack_ternary      one packed ternary row -> int8 {-1, 0, 1}
  *   ftv_isqrt64             floor(sqrt(v)) of a uint64
  *
+ * Camera frames (ftv_frame.h; ftv_dispatch.h picks the variant)
+ *   ftv_frame_to_image(frame, len, w, h, format, image, img_size, in_chans)
+ *       GRAYSCALE / RGB565 / RGB888 frame -> centre crop, area resize,
+ *       channel conversion -> uint8 HWC model input
+ *   ftv_frame_bytes(format, w, h), ftv_frame_strerror(code)
+ *
  * Fixed point (ftv_fixed.h, inline): ftv_round_shift, ftv_sat32,
  * ftv_mult_mant / ftv_mult_shift (multiplier words), ftv_q16_to_x12.
  * Division (ftv_util.h): ftv_udiv64.
@@ -50,5 +56,6 @@
 #include "ftv_dispatch.h"
 #include "ftv_ops.h"
 #include "ftv_model.h"
+#include "ftv_frame.h"
 
 #endif /* FTV_H */

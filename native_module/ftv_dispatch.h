@@ -1,6 +1,6 @@
 /* The one place that picks which variant of every kernel a build uses:
- * the public matmul entry points below, and the unsuffixed op names of
- * ftv_ops.h at the end of this file.
+ * the public matmul entry points below, the unsuffixed op names of
+ * ftv_ops.h, and the camera-frame variant behind ftv_frame_to_image.
  *
  *   int ftv_matmul_tern2(x, w, out, n_tok, K, n_out, scratch, scratch_bytes)
  *   int ftv_matmul_tern3(x, w, out, n_tok, K, n_out, scratch, scratch_bytes)
@@ -119,5 +119,14 @@ static inline int ftv_matmul_tern3(const int8_t *x, const uint8_t *w,
 #define ftv_softmax_row          ftv_softmax_row_ref
 #define ftv_patch_gather         ftv_patch_gather_ref
 #define ftv_unpack_ternary       ftv_unpack_ternary_ref
+
+/* ------------------------------------------- camera frames (ftv_frame.h) */
+
+/* ftv_frame_to_image calls this variant. */
+#if defined(FTV_FORCE_REF)
+#define FTV_FRAME_TO_IMAGE       ftv_frame_to_image_ref
+#else
+#define FTV_FRAME_TO_IMAGE       ftv_frame_to_image_fast
+#endif
 
 #endif /* FTV_DISPATCH_H */

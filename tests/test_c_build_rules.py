@@ -1,7 +1,9 @@
-"""The operator and model sources (ftv_ops_*.c, ftv_model.c) compile warning-free
-as strict C99 with the host gcc and with no floating point, and on Xtensa
-lx106 call nothing but memset/memcpy/memmove, the library's own ftv_*
-functions and libgcc's 64-bit multiply (no division, no soft float)."""
+"""The operator, model and frame sources (ftv_ops_*.c, ftv_model.c, ftv_frame.c)
+compile warning-free as strict C99 with the host gcc and with no floating point,
+and on Xtensa lx106 call nothing but memset/memcpy/memmove, the library's own
+ftv_* functions and libgcc's 64-bit multiply (no division, no soft float); the
+frame kernel also builds for the ESP32 (xtensawin) through LLVM with no
+writable data, as the natmod linker requires."""
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 NATIVE = Path(__file__).resolve().parents[1] / "native_module"
-OURS = ["ftv_ops_ref.c", "ftv_ops_fast.c", "ftv_model.c"]
+OURS = ["ftv_ops_ref.c", "ftv_ops_fast.c", "ftv_model.c", "ftv_frame.c"]
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-c"]
 ALLOWED = {"memset", "memcpy", "memmove", "__muldi3"}
 
@@ -47,3 +49,36 @@ def test_xtensa_objects_call_only_what_the_rules_allow(tmp_path):
             if kind in "DdBbCG":
                 problems.append(f"{name}: writable data {sym}")
     assert not problems, "\n".join(problems)
+
+
+def _llvm_tool(name):
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"no {name} (scripts/install_test_deps.sh installs clang-22 and llvm-22)")
+    return path
+
+
+@pytest.mark.parametrize("defines", [[], ["-DFTV_FORCE_REF"]])
+def test_frame_kernel_builds_for_xtensawin_through_llvm(tmp_path, defines):
+    clang, llc = _llvm_tool("clang-22"), _llvm_tool("llc-22")
+    mc, nm = _llvm_tool("llvm-mc-22"), _llvm_tool("llvm-nm-22")
+    ir, asm, obj = tmp_path / "f.ll", tmp_path / "f.s", tmp_path / "f.o"
+    _cc(clang, ["--target=xtensa", "-nostdlibinc", "-isystem", "/usr/lib/xtensa-lx106-elf/include",
+                "-std=c99", "-O2", "-ffreestanding", "-Wall", "-Wextra", "-Werror", "-S",
+                "-emit-llvm"] + defines, NATIVE / "ftv_frame.c", ir)
+    _cc(llc, ["-mtriple=xtensa", "-mcpu=esp32", "-relocation-model=static", "-O2",
+              "-filetype=asm"], ir, asm)
+    _cc(mc, ["-triple=xtensa", "-mcpu=esp32", "-filetype=obj"], asm, obj)
+    problems = []
+    for line in subprocess.run([nm, str(obj)], capture_output=True, text=True,
+                               check=True).stdout.splitlines():
+        kind, sym = line.split()[-2:]
+        if kind == "U" and sym not in ALLOWED and not sym.startswith("ftv_"):
+            problems.append(f"calls {sym}")
+        if kind in "DdBbCG":
+            problems.append(f"writable data {sym}")
+    assert not problems, "\n".join(problems)
+    defined = subprocess.run([nm, "--defined-only", str(obj)], capture_output=True, text=True,
+                             check=True).stdout
+    for name in ("ftv_frame_to_image", "ftv_frame_to_image_ref", "ftv_frame_to_image_fast"):
+        assert f" T {name}\n" in defined

@@ -1,4 +1,4 @@
-"""The C backend's op, binding and model tests, run again against an extension
+"""The C backend's op, binding, model and camera-frame tests, run again against an extension
 built with -fsanitize=address,undefined -fno-sanitize-recover: every op on
 random and extreme inputs, every error path and whole models, with no report.
 
@@ -32,7 +32,9 @@ def test_c_tests_are_clean_under_asan_and_ubsan():
                ASAN_OPTIONS="detect_leaks=0:abort_on_error=0",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
                FTERVIT_CFLAGS=SAN_FLAGS, FTERVIT_LDFLAGS="-fsanitize=address,undefined")
-    files = [str(TESTS / f) for f in ("test_c_ops.py", "test_c_binding.py", "test_c_model.py")]
+    files = [str(TESTS / f) for f in ("test_c_ops.py", "test_c_binding.py", "test_c_model.py",
+                                      "test_frame.py::test_c_equals_reference_on_random_frames",
+                                      "test_frame.py::test_bad_arguments_get_their_code_in_order")]
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                           *files], env=env, capture_output=True, text=True, timeout=600,
                          cwd=TESTS.parent)

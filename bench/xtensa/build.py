@@ -6,6 +6,8 @@ Used by bench/bench_xtensa_matmul.py and tests/test_matmul_kernels.py:
 * build_image()   - bench_main.c + the kernels for one shape, for the
                     qemu-system-xtensa sim machine (lx106, call0 ABI)
 * build_host()    - the same program for the host, for reference checksums
+  (both take main= and sources= for another program: frame_main.c with
+  FRAME_SOURCES counts the camera-frame kernel)
 * run_image()     - runs an image under QEMU with the plugin; returns the
                     parsed report with the instruction count of each kernel
 
@@ -45,6 +47,13 @@ XTENSA_CFLAGS = ["-std=c99", "-O2", "-mtext-section-literals", "-ffreestanding"]
 CLANG_XTENSA_FLAGS = ["--target=xtensa", "-nostdlibinc", "-isystem", PICOLIBC_INCLUDE,
                       "-std=c99", "-O2", "-ffreestanding"] + WARN
 KERNEL_SOURCES = ["ftv_matmul_ref.c", "ftv_matmul_lut.c", "ftv_util.c"]
+# lx106's libgcc lacks __muldi3, which the frame kernel's reciprocal divide needs
+FRAME_SOURCES = ["ftv_frame.c", "ftv_util.c", HERE / "muldi3.c"]
+
+
+def _source_paths(sources) -> list:
+    """Names are native_module/ files; Paths are taken as they are."""
+    return [s if isinstance(s, Path) else NATIVE / s for s in sources]
 
 
 class ToolMissing(RuntimeError):
@@ -95,12 +104,14 @@ def clang_esp32_check(src: Path, asm_out: Path) -> None:
     run_checked([require(LLC), "-mcpu=esp32", "-O2", "-filetype=asm", ll, "-o", asm_out])
 
 
-def build_image(outdir: Path, shape: dict, name: str = "bench") -> Path:
-    """shape: BENCH_N_TOK, BENCH_K, BENCH_N_OUT, BENCH_SCRATCH (+ optional BENCH_SKIP_SLOW)."""
+def build_image(outdir: Path, shape: dict, name: str = "bench", main: str = "bench_main.c",
+                sources=KERNEL_SOURCES) -> Path:
+    """shape: BENCH_N_TOK, BENCH_K, BENCH_N_OUT, BENCH_SCRATCH (+ optional BENCH_SKIP_SLOW),
+    or the -D values another main program takes."""
     outdir = Path(outdir) / name
     outdir.mkdir(parents=True, exist_ok=True)
     objs = []
-    for src in [NATIVE / s for s in KERNEL_SOURCES]:
+    for src in _source_paths(sources):
         obj = outdir / (src.stem + ".o")
         xtensa_compile(src, obj)
         objs.append(obj)
@@ -109,8 +120,8 @@ def build_image(outdir: Path, shape: dict, name: str = "bench") -> Path:
     obj = outdir / "harness.o"
     xtensa_compile(HERE / "harness.c", obj, ["-fno-builtin", "-fno-tree-loop-distribute-patterns"])
     objs.append(obj)
-    obj = outdir / "bench_main.o"
-    xtensa_compile(HERE / "bench_main.c", obj, _defines(shape))
+    obj = outdir / (Path(main).stem + ".o")
+    xtensa_compile(HERE / main, obj, _defines(shape))
     objs.append(obj)
     crt0 = outdir / "crt0.o"
     run_checked([XCC, "-mtext-section-literals", "-c", HERE / "crt0.S", "-o", crt0])
@@ -119,12 +130,13 @@ def build_image(outdir: Path, shape: dict, name: str = "bench") -> Path:
     return elf
 
 
-def build_host(outdir: Path, shape: dict, name: str = "bench_host") -> Path:
+def build_host(outdir: Path, shape: dict, name: str = "bench_host", main: str = "bench_main.c",
+               sources=KERNEL_SOURCES) -> Path:
     require(HOST_CC)
     exe = Path(outdir) / name
     run_checked([HOST_CC, "-std=c99", "-O2"] + WARN + ["-I", NATIVE, "-I", HERE] + _defines(shape)
-                + [HERE / "bench_main.c", HERE / "host_shim.c"]
-                + [NATIVE / s for s in KERNEL_SOURCES] + ["-o", exe])
+                + [HERE / main, HERE / "host_shim.c"]
+                + _source_paths(sources) + ["-o", exe])
     return exe
 
 

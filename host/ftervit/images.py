@@ -25,7 +25,8 @@ def open_image(path):
         img = Image.open(path)
         img.load()
     except (UnidentifiedImageError, OSError) as exc:
-        raise ImageError(f"{path}: not a readable image ({exc})") from None
+        raise ImageError(f"{path}: not a readable image ({exc}); for a raw camera frame "
+                         "pass --frame WIDTHxHEIGHT:FORMAT") from None
     return img
 
 
@@ -52,6 +53,27 @@ def load_image(path, size: int, in_chans: int, fit: bool = False) -> np.ndarray:
         raise ImageError(f"{path}: image size is {img.size[0]}x{img.size[1]}, the model takes "
                          f"{size}x{size}; pass --fit to centre-crop and resize")
     return np.asarray(img, dtype=np.uint8).reshape(size, size, in_chans)
+
+
+def read_raw_frame(path, spec: str):
+    """(bytes, width, height, format code) of a raw camera frame file described by
+    spec 'WIDTHxHEIGHT:FORMAT' (ftervit.reference.frame); its length must match."""
+    from .reference.frame import BYTES_PER_PIXEL, FrameError, format_name, parse_frame_spec
+    try:
+        width, height, code = parse_frame_spec(spec)
+    except FrameError as exc:
+        raise ImageError(f"--frame: {exc}") from None
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"frame file not found: {path}")
+    data = path.read_bytes()
+    bpp = BYTES_PER_PIXEL[code]
+    want = width * height * bpp
+    if len(data) != want:
+        raise ImageError(f"{path}: {len(data)} bytes, but a {width}x{height} "
+                         f"{format_name(code)} frame (--frame {spec}) is {want} bytes "
+                         f"({width} x {height} x {bpp})")
+    return data, width, height, code
 
 
 def as_model_image(array, size: int, in_chans: int) -> np.ndarray:

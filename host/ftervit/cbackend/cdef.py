@@ -108,4 +108,25 @@ size_t ftv_scratch_bytes_for(const ftv_geometry_t *g, int32_t matmul_rows);
 int ftv_forward(const ftv_model_t *m, const uint8_t *image, int32_t *logits,
                 void *scratch, size_t scratch_len);
 const char *ftv_strerror(int code);
+
+/* camera frames (ftv_frame.h) */
+static const int FTV_FRAME_GRAYSCALE;
+static const int FTV_FRAME_RGB565;
+static const int FTV_FRAME_RGB888;
+static const int FTV_FRAME_RGB_PPM;
+#define FTV_FRAME_MAX_SIDE ...
+#define FTV_ERR_FRAME_FORMAT ...
+#define FTV_ERR_FRAME_SIZE ...
+#define FTV_ERR_FRAME_LEN ...
+#define FTV_ERR_FRAME_IMAGE ...
+size_t ftv_frame_bytes(int32_t format, int32_t width, int32_t height);
+int ftv_frame_to_image(const uint8_t *frame, size_t frame_len, int32_t width, int32_t height,
+                       int32_t format, uint8_t *image, int32_t img_size, int32_t in_chans);
+int ftv_frame_to_image_ref(const uint8_t *frame, size_t frame_len, int32_t width,
+                           int32_t height, int32_t format, uint8_t *image, int32_t img_size,
+                           int32_t in_chans);
+int ftv_frame_to_image_fast(const uint8_t *frame, size_t frame_len, int32_t width,
+                            int32_t height, int32_t format, uint8_t *image, int32_t img_size,
+                            int32_t in_chans);
+const char *ftv_frame_strerror(int code);
 """

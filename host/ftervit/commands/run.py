@@ -1,4 +1,8 @@
-"""`ftervit run model.ftv IMAGE`: classify an image with an integer runtime."""
+"""`ftervit run model.ftv IMAGE`: classify an image with an integer runtime.
+
+With `--frame WIDTHxHEIGHT:FORMAT`, IMAGE is a raw camera frame, preprocessed by
+the board's arithmetic (docs/arithmetic.md, "Camera frames") on the chosen
+backend, so the host reproduces the board's answer for the same bytes."""
 import time
 
 
@@ -7,12 +11,18 @@ def register(sub):
                        description="Run a .ftv model on an image file and print the top-k "
                                    "classes. --selftest checks the embedded golden vector.")
     p.add_argument("model", help=".ftv model file")
-    p.add_argument("image", nargs="?", help="image file (PNG, JPEG, ...)")
+    p.add_argument("image", nargs="?",
+                   help="image file (PNG, JPEG, ...), or a raw frame file with --frame")
     p.add_argument("--topk", type=int, default=5, help="classes to print (default: 5)")
     p.add_argument("--backend", choices=("numpy", "c"), default="numpy",
                    help="numpy reference (default) or the C kernels through cffi")
     p.add_argument("--fit", action="store_true",
                    help="centre-crop, resize and convert the image to the model's input")
+    p.add_argument("--frame", metavar="WxH:FORMAT",
+                   help="IMAGE is a raw camera frame of W x H pixels in FORMAT: GRAYSCALE, "
+                        "RGB565 (big-endian, as esp32-camera delivers it), RGB888 (bytes B, "
+                        "G, R), RGB_PPM (bytes R, G, B); centre-cropped, resized and "
+                        "converted as on the board, e.g. --frame 240x240:RGB565")
     p.add_argument("--selftest", action="store_true",
                    help="run the golden vector stored in the file and compare the logits")
     p.set_defaults(func=run)
@@ -30,6 +40,17 @@ def load_runtime(path, backend: str):
         return ftv, cmodel.forward
     imodel = integer_model(ftv)
     return ftv, lambda image: forward(imodel, image)
+
+
+def frame_image(path, spec: str, backend: str, img_size: int, in_chans: int):
+    """The model input of a raw frame file, preprocessed by the backend's frame kernel."""
+    from ..images import read_raw_frame
+    data, width, height, code = read_raw_frame(path, spec)
+    if backend == "c":
+        from ..cbackend.frame import frame_to_image
+    else:
+        from ..reference.frame import frame_to_image
+    return frame_to_image(data, width, height, code, img_size, in_chans)
 
 
 def run(args) -> int:
@@ -53,7 +74,13 @@ def run(args) -> int:
         raise CommandError("give an IMAGE to classify (or --selftest)")
     if args.topk < 1:
         raise CommandError("--topk must be at least 1")
-    image = load_image(args.image, g.img_size, g.in_chans, fit=args.fit)
+    if args.frame is not None and args.fit:
+        raise CommandError("--fit is for image files; a --frame is always fitted by the "
+                           "board's frame arithmetic")
+    if args.frame is not None:
+        image = frame_image(args.image, args.frame, args.backend, g.img_size, g.in_chans)
+    else:
+        image = load_image(args.image, g.img_size, g.in_chans, fit=args.fit)
     start = time.perf_counter()
     logits = forward(image)
     ms = (time.perf_counter() - start) * 1e3
