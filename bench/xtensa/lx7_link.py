@@ -182,8 +182,8 @@ def _order(name: str, profiled: bool) -> int | None:
     loaded."""
     if name in (".reset", ".vectors"):
         return 0
-    if name.startswith(".literal"):
-        return 1
+    if name.startswith(".literal") or name.endswith(".literal"):
+        return 1                    # llvm-mc names a pool met in .rodata ".rodata.literal"
     if name.startswith(".text"):
         return 3 if profiled else 2
     if name.startswith(".rodata"):
