@@ -71,6 +71,14 @@
 #define KEEP4(a, b, c, d) ((void)0)
 #define AFTER(p, s) ((void)0)
 #endif
+/* NEAR(p): on Xtensa, stores through p stay at short offsets from it (S32I
+ * reaches 1020 bytes; without it LLVM rebuilds each far table address from
+ * the first).  Elsewhere offsets are free and the barrier would only cost. */
+#if defined(__GNUC__) && defined(__XTENSA__)
+#define NEAR(p) __asm__("" : "+r"(p))
+#else
+#define NEAR(p) ((void)0)
+#endif
 
 #define TOK    FTV_LUT_TOKENS      /* tokens per tile            */
 #define WORDS  (TOK / 2)           /* pair words per table entry */
@@ -185,6 +193,7 @@ static void split_pairs(int32_t *acc32, uint32_t *acc16, uint32_t rows)
     do {                                                                   \
         uint32_t b_ = (bh);                                                \
         KEEP1(b_);                                                         \
+        NEAR(e);                                                           \
         (e)[0 * (S)] = a0 + b_; (e)[1 * (S)] = a1 + b_;                    \
         (e)[2 * (S)] = a2 + b_; (e)[3 * (S)] = a3 + b_;                    \
         (e)[4 * (S)] = b_;      (e)[5 * (S)] = a5 + b_;                    \

@@ -872,13 +872,15 @@ static inline void dot4(int32_t *out, const int32_t *c, const uint32_t *w, int l
                         uint32_t bias)
 {
     uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-    int t = 0, len2 = len & ~1;
-    for (; t < len2; t += 2) {
-        MAC4(e0, e1, e2, e3, (uint32_t)c[t], w[t]);
-        MAC4(e0, e1, e2, e3, (uint32_t)c[t + 1], w[t + 1]);
+    const int32_t *end2 = c + (len & ~1);
+    /* pointers, not an index: LLVM's Xtensa code then needs no counter and
+     * no negative load offsets (which L32I cannot encode) */
+    for (; c != end2; c += 2, w += 2) {
+        MAC4(e0, e1, e2, e3, (uint32_t)c[0], w[0]);
+        MAC4(e0, e1, e2, e3, (uint32_t)c[1], w[1]);
     }
-    for (; t < len; t++)
-        MAC4(e0, e1, e2, e3, (uint32_t)c[t], w[t]);
+    if (len & 1)
+        MAC4(e0, e1, e2, e3, (uint32_t)c[0], w[0]);
     unmix4(out, e0, e1, e2, e3, bias);
 }
 

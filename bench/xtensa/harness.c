@@ -10,7 +10,12 @@ static long simcall3(long call, long a, long b, long c)
     register long a3 __asm__("a3") = a;
     register long a4 __asm__("a4") = b;
     register long a5 __asm__("a5") = c;
+    /* llvm-mc-22 does not know the SIMCALL mnemonic: its encoding instead */
+#ifdef __clang__
+    __asm__ volatile(".byte 0x00, 0x51, 0x00" : "+r"(a2), "+r"(a3) : "r"(a4), "r"(a5) : "memory");
+#else
     __asm__ volatile("simcall" : "+r"(a2), "+r"(a3) : "r"(a4), "r"(a5) : "memory");
+#endif
     return a2;
 }
 

@@ -3,6 +3,7 @@
  * per memory region and phase.
  *
  *   -plugin insn_profile.so,funcs=FILE,phases=FILE,dump=0xADDR[,regions=FILE]
+ *           [,per_insn=1[,probes=FILE]]
  *           -d plugin -D LOG
  *
  * funcs:   code ranges, one a line, "0xSTART 0xEND" (END exclusive), sorted
@@ -15,6 +16,7 @@
  *            "fn <phase> <range> <instructions>"   (non-zero entries)
  *            "mem <phase> <region> <load bytes> <store bytes>"
  *            "split_blocks <n>"  translated blocks that span two ranges
+ *            "probes <n> <hits>" probe addresses, probe loads executed
  * regions: one memory range a line, "0xLO 0xHI"; accesses outside all of
  *          them count as region <count of lines>.  Without it no memory
  *          callbacks are installed (much faster).
@@ -23,7 +25,17 @@
  * range; the first instruction of a run adds the run's length to that
  * range's counter (inline, no callback).  A block runs to its end once
  * entered (it ends at every jump, branch and call, and straight-line code
- * never faults here), so the counts are exact.  On a phase change the
+ * never faults on lx106), so the counts are exact.
+ *
+ * per_insn=1: every instruction adds 1 before it executes (slower), for
+ * cores whose straight-line code faults (the windowed ABI's overflow
+ * exceptions, emulated instructions): the instructions after a faulting one
+ * in its block are not counted, and an instruction that faults and is
+ * executed again after the handler is counted twice.
+ * probes=FILE: addresses (one a line) of load instructions in the window
+ * exception handlers that read the faulting instruction's address (EPC1):
+ * each load takes one count from the code range of the address it reads,
+ * so that the re-executed instruction is counted once.  On a phase change the
  * plugin moves each range's count since the last change into the old
  * phase's row.
  *
@@ -80,6 +92,11 @@ static uint64_t reg_lo[MAX_REGIONS], reg_hi[MAX_REGIONS];
 static int n_regions = -1;                     /* -1: no memory counting */
 static uint64_t mem_bytes[MAX_PHASES][MAX_REGIONS + 1][2];
 static uint64_t split_blocks;                  /* blocks spanning two ranges */
+static int per_insn;                           /* count each instruction apart */
+#define MAX_PROBES  16
+static uint64_t probe_addr[MAX_PROBES];
+static int n_probes;
+static uint64_t probe_hits;
 
 static int func_of(uint64_t pc)
 {
@@ -135,6 +152,8 @@ static void on_dump(unsigned int vcpu, void *u)
     }
     snprintf(line, sizeof line, "split_blocks %llu\n", (unsigned long long)split_blocks);
     qemu_plugin_outs(line);
+    snprintf(line, sizeof line, "probes %d %llu\n", n_probes, (unsigned long long)probe_hits);
+    qemu_plugin_outs(line);
     qemu_plugin_outs("dump end\n");
 }
 
@@ -148,6 +167,14 @@ static void on_mem(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr
         1u << qemu_plugin_mem_size_shift(info);
 }
 
+/* A probe load read the address of an instruction that will run again. */
+static void on_probe(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *u)
+{
+    (void)vcpu; (void)info; (void)u;
+    fn_count[func_of(vaddr)]--;
+    probe_hits++;
+}
+
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     size_t n = qemu_plugin_tb_n_insns(tb);
@@ -158,14 +185,16 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         struct qemu_plugin_insn *insn = i < n ? qemu_plugin_tb_get_insn(tb, i) : NULL;
         uint64_t pc = insn ? qemu_plugin_insn_vaddr(insn) : 0;
         int fn = insn ? func_of(pc) : -1;
+        if (per_insn && insn)
+            qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64,
+                                                       &fn_count[fn], 1);
         if (fn != run_fn) {     /* close the run of instructions in one range */
-            if (run_fn >= 0) {
+            if (run_fn >= 0 && !per_insn)
                 qemu_plugin_register_vcpu_insn_exec_inline(
                     qemu_plugin_tb_get_insn(tb, run_start), QEMU_PLUGIN_INLINE_ADD_U64,
                     &fn_count[run_fn], i - run_start);
-                if (run_start > 0)
-                    split_blocks++;
-            }
+            if (run_fn >= 0 && run_start > 0)
+                split_blocks++;
             run_fn = fn;
             run_start = i;
         }
@@ -175,6 +204,10 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             if (pc == phase_addr[p])
                 qemu_plugin_register_vcpu_insn_exec_cb(insn, on_phase, QEMU_PLUGIN_CB_NO_REGS,
                                                        (void *)(uintptr_t)p);
+        for (int k = 0; k < n_probes; k++)
+            if (pc == probe_addr[k])
+                qemu_plugin_register_vcpu_mem_cb(insn, on_probe, QEMU_PLUGIN_CB_NO_REGS,
+                                                 QEMU_PLUGIN_MEM_RW, NULL);
         if (pc == dump_addr)
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_dump, QEMU_PLUGIN_CB_NO_REGS, NULL);
         if (n_regions >= 0)
@@ -223,12 +256,19 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, 
             n_regions = read_pairs(argv[i] + 8, reg_lo, reg_hi, MAX_REGIONS);
             bad_regions = n_regions < 0;
         }
+        else if (strncmp(argv[i], "probes=", 7) == 0) {
+            n_probes = read_pairs(argv[i] + 7, probe_addr, NULL, MAX_PROBES);
+            bad_regions |= n_probes < 0;
+        }
+        else if (strcmp(argv[i], "per_insn=1") == 0)
+            per_insn = 1;
         else if (strncmp(argv[i], "dump=", 5) == 0)
             dump_addr = strtoull(argv[i] + 5, NULL, 0);
     }
     if (n_funcs < 0 || n_phases < 1 || !dump_addr || bad_regions) {
         qemu_plugin_outs("insn_profile: need funcs=FILE,phases=FILE,dump=ADDR"
-                         "[,regions=FILE] (readable files of hex addresses)\n");
+                         "[,regions=FILE][,per_insn=1][,probes=FILE] (readable files of hex "
+                         "addresses)\n");
         return -1;
     }
     for (int f = 1; f < n_funcs; f++) {
