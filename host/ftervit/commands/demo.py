@@ -36,7 +36,7 @@ def run(args) -> int:
     from .. import cbackend
     from ..checkpoint import load_model
     from ..cli import CommandError
-    from ..deploy_plan import count_params
+    from ..size_report import count_params
     from ..faithfulness import torch_logits
     from ..images import load_image
     from ..pack import integer_model, pack_model, passes_golden
