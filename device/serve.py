@@ -244,6 +244,12 @@ class Server:
         remove_quietly(args["path"])
         return {"removed": existed}
 
+    def cmd_selftest(self, args, data):
+        # load the model with the device package and run its golden vector there
+        import ftervit
+        model = ftervit.load(path=args["path"], selftest=True)
+        return {"passed": True, "labels": len(model.labels or ()), "memory": model.memory}
+
     def cmd_quit(self, args, data):
         self.running = False
         return {}

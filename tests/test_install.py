@@ -67,7 +67,7 @@ def test_installed_package_is_the_copy_in_the_venv(installed):
     assert len(list((models / "fmnist_samples").glob("*.png"))) == 10
 
 
-def test_installed_command_runs_the_c_backend_on_the_shipped_model(installed):
+def test_installed_commands_run_the_c_backend_and_plan_a_deploy(installed):
     python, env, work = installed
     ftervit = python.parent / "ftervit"
     models = Path(run([str(python), "-c", "from ftervit.resources import resource_dir; "
@@ -77,6 +77,10 @@ def test_installed_command_runs_the_c_backend_on_the_shipped_model(installed):
                "--backend", "c", "--selftest"], env=env, cwd=work)
     assert "golden vector (c): PASS" in out
     assert "1. ankle boot" in out.lower().replace("-", " ")
+    plan = run([str(ftervit), "deploy", "--port", "/dev/ttyACM0", str(models /
+                "fmnist_ftervit_micro.ftv"), "--dry-run"], env=env, cwd=work)
+    device = models.parent / "device"
+    assert "serve.py" in plan and str(device / "serve.py") in plan
     # built from the installed sources, into the cold cache
     assert list((Path(env["FTERVIT_CACHE"]) / "cbackend").glob("_ftv_c_*"))
 

@@ -50,7 +50,8 @@ def test_the_blocker_blocks(blocked_env):
 
 def test_integer_side_modules_import_without_torch(blocked_env):
     code = ("import ftervit.ftv, ftervit.reference, ftervit.cbackend, ftervit.board, "
-            "ftervit.board.protocol, ftervit.deploy_plan, ftervit.cli; "
+            "ftervit.board.protocol, ftervit.board.link, ftervit.board.transfer, "
+            "ftervit.board.deploy, ftervit.board.pty_board, ftervit.deploy_plan, ftervit.cli; "
             "ftervit.cli.build_parser()")
     done = python(blocked_env, "-c", code)
     assert done.returncode == 0, done.stderr
@@ -61,6 +62,7 @@ def test_integer_side_modules_import_without_torch(blocked_env):
     (["inspect", str(MODEL)], "checksums OK"),
     (["run", str(MODEL), str(IMAGE), "--selftest"], "golden vector (numpy): PASS"),
     (["run", str(MODEL), str(IMAGE), "--selftest", "--backend", "c"], "golden vector (c): PASS"),
+    (["deploy", "--port", "/dev/ttyACM0", str(MODEL), "--dry-run"], "deploy plan"),
 ])
 def test_commands_run_without_torch(blocked_env, argv, expect):
     done = python(blocked_env, "-m", "ftervit", *argv)
