@@ -4,7 +4,7 @@ import pytest
 from ftervit import cbackend
 from ftervit.cli import build_parser, main
 
-COMMANDS = ["check", "demo", "distill", "eval", "inspect", "pack", "recover", "run", "train"]
+COMMANDS = ["check", "demo", "deploy", "distill", "eval", "inspect", "pack", "recover", "run", "train"]
 
 
 def test_every_command_is_registered_with_help(capsys):

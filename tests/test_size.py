@@ -2,8 +2,11 @@
 import timm
 
 import ftervit.models  # noqa: F401
-from ftervit.deploy_plan import (Geometry, format_size_table, geometry_from_model, plan_tensors,
-                                 size_table)
+import pytest
+
+from ftervit.convert import geometry_from_model
+from ftervit.deploy_plan import Geometry, plan_tensors
+from ftervit.size_report import format_size_table, size_table
 
 
 def test_small_224_sizes_match_the_paper_scale():
@@ -30,11 +33,13 @@ def test_encoder_only_counts_float_weights_and_is_larger():
     assert enc["total"] > full
 
 
-def test_plan_from_geometry_equals_plan_from_model():
+def test_geometry_of_a_model_and_the_plan_refuses_a_model():
     model = timm.create_model("ftervit_small_patch16_384")
     geometry = geometry_from_model(model)
     assert isinstance(geometry, Geometry) and geometry.pos_rows == 576 and geometry.layerscale
-    assert plan_tensors(geometry) == plan_tensors(model)
+    assert len(plan_tensors(geometry)) == 6 + 12 * 18 + 3 + 3
+    with pytest.raises(TypeError, match="geometry_from_model"):
+        plan_tensors(model)
 
 
 def test_size_table_prints_every_group():

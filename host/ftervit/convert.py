@@ -10,6 +10,7 @@ import torch.nn as nn
 from timm.layers import Attention, LayerScale, Mlp, PatchEmbed
 from timm.models.vision_transformer import Block, VisionTransformer
 
+from .deploy_plan import Geometry
 from .layers import (TernaryAttention, TernaryBitConv2d, TernaryLayerNorm, TernaryLinear,
                      image_input_scale, set_quantizers)
 
@@ -153,3 +154,17 @@ def ternarize(model: nn.Module, mode: str = "full", weights: bool = True, acts: 
     model.ftervit_norm = {"mean": list(mean), "std": list(std)}
     set_quantizers(model, weights=weights, acts=acts)
     return model
+
+
+def geometry_from_model(model: nn.Module) -> Geometry:
+    """The integer runtime's geometry of a supported timm model (its `.ftv` config)."""
+    check_supported(model)
+    pe = model.patch_embed
+    if pe.img_size[0] != pe.img_size[1] or pe.patch_size[0] != pe.patch_size[1]:
+        raise ValueError("FTerViT models need square images and patches")
+    blk = model.blocks[0]
+    return Geometry(
+        img_size=pe.img_size[0], patch_size=pe.patch_size[0], in_chans=pe.proj.in_channels,
+        embed_dim=model.embed_dim, depth=len(model.blocks), num_heads=blk.attn.num_heads,
+        mlp_dim=blk.mlp.fc1.out_features, num_classes=model.head.out_features,
+        cls_pos=not model.no_embed_class, layerscale=isinstance(blk.ls1, LayerScale))

@@ -1,7 +1,9 @@
 """What the deployed model stores: one entry per tensor of the `.ftv` file.
 
 This is the single description of the integer model's tensors, shared by the
-size report and the packer (docs/format.md).  Kinds:
+packer, the readers and the size report (docs/format.md).  It needs the
+geometry only, so the integer side imports it without torch; the size report
+of a torch model lives in `size_report.py`.  Kinds:
 
 * ``tern``  ternary matrix [rows, cols], packed 2 bits (tern2) or 1.6 bits (tern3) a weight;
 * ``q16``   int16 fixed point with one exponent per tensor (biases, position embedding, class token);
@@ -11,11 +13,6 @@ size report and the packer (docs/format.md).  Kinds:
 import math
 from dataclasses import dataclass
 from typing import List, Tuple
-
-import torch.nn as nn
-from timm.layers import LayerScale
-
-from .convert import check_supported
 
 ALIGN = 16
 TERNARY_LAYOUTS = {"tern2": 2.0, "tern3": 1.6}
@@ -68,19 +65,6 @@ class Geometry:
         return self.num_tokens if self.cls_pos else self.num_patches
 
 
-def geometry_from_model(model: nn.Module) -> Geometry:
-    check_supported(model)
-    pe = model.patch_embed
-    if pe.img_size[0] != pe.img_size[1] or pe.patch_size[0] != pe.patch_size[1]:
-        raise ValueError("FTerViT models need square images and patches")
-    blk = model.blocks[0]
-    return Geometry(
-        img_size=pe.img_size[0], patch_size=pe.patch_size[0], in_chans=pe.proj.in_channels,
-        embed_dim=model.embed_dim, depth=len(model.blocks), num_heads=blk.attn.num_heads,
-        mlp_dim=blk.mlp.fc1.out_features, num_classes=model.head.out_features,
-        cls_pos=not model.no_embed_class, layerscale=isinstance(blk.ls1, LayerScale))
-
-
 def _linear(prefix: str, group: str, rows: int, cols: int, per_row: bool) -> List[PlannedTensor]:
     return [PlannedTensor(f"{prefix}.weight", group, "tern", (rows, cols)),
             PlannedTensor(f"{prefix}.mult", "scales", "mult", (rows if per_row else 1,)),
@@ -93,11 +77,13 @@ def _norm(prefix: str, dim: int) -> List[PlannedTensor]:
             PlannedTensor(f"{prefix}.mult", "scales", "mult", (2,))]
 
 
-def plan_tensors(geometry) -> List[PlannedTensor]:
-    """The tensors of the deployed integer model, in file order, for a Geometry (or a timm
-    model).  LayerScale is folded into per-row multipliers of the projection before it
-    (attn.proj, mlp.fc2)."""
-    g = geometry if isinstance(geometry, Geometry) else geometry_from_model(geometry)
+def plan_tensors(g: Geometry) -> List[PlannedTensor]:
+    """The tensors of the deployed integer model, in file order, for a Geometry (a torch
+    model's comes from `convert.geometry_from_model`).  LayerScale is folded into per-row
+    multipliers of the projection before it (attn.proj, mlp.fc2)."""
+    if not isinstance(g, Geometry):
+        raise TypeError(f"plan_tensors takes a Geometry, got {type(g).__name__} (for a torch "
+                        "model, pass convert.geometry_from_model(model))")
     d, ls = g.embed_dim, g.layerscale
     plan = _linear("patch_embed.proj", "patch_embed", d, g.in_chans * g.patch_size ** 2, True)
     plan.append(PlannedTensor("patch_embed.input_lut", "tables", "i8", (g.in_chans, 256)))
@@ -118,52 +104,3 @@ def plan_tensors(geometry) -> List[PlannedTensor]:
 
 def padded(nbytes: int, align: int = ALIGN) -> int:
     return (nbytes + align - 1) // align * align
-
-
-def size_table(model: nn.Module, float_bits: int = 32) -> dict:
-    """Bytes per group for each ternary layout, tensors padded to 16 bytes as in the file.
-
-    Weights a float model keeps float (encoder-only mode: patch embedding, norms,
-    head) are counted at `float_bits` each.
-    """
-    plan = plan_tensors(model)
-    float_params = _float_weight_names(model)
-    table = {}
-    for layout in TERNARY_LAYOUTS:
-        groups = {}
-        for t in plan:
-            if t.kind == "tern" and t.name in float_params:
-                nbytes = padded(math.prod(t.shape) * float_bits // 8)
-            else:
-                nbytes = padded(t.nbytes(layout))
-            groups[t.group] = groups.get(t.group, 0) + nbytes
-        groups["total"] = sum(groups.values())
-        table[layout] = groups
-    return table
-
-
-def _float_weight_names(model: nn.Module) -> set:
-    """Names of planned ternary tensors whose module is still float (encoder-only baseline)."""
-    from .layers import TernaryBitConv2d, TernaryLayerNorm, TernaryLinear
-    names = set()
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.Conv2d, nn.LayerNorm)) and not isinstance(
-                module, (TernaryLinear, TernaryBitConv2d, TernaryLayerNorm)):
-            names.update({f"{name}.weight", f"{name}.bias"})
-    return names
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def format_size_table(model: nn.Module, name: str = "model", float_bits: int = 32) -> str:
-    table = size_table(model, float_bits=float_bits)
-    groups = [g for g in table["tern3"] if g != "total"] + ["total"]
-    lines = [f"{name}: {count_params(model):,} parameters; deployed bytes by group",
-             f"{'group':<12} {'2-bit (tern2)':>15} {'1.6-bit (tern3)':>16}"]
-    for g in groups:
-        lines.append(f"{g:<12} {table['tern2'][g]:>15,} {table['tern3'][g]:>16,}")
-    lines.append(f"{'MB (1e6 B)':<12} {table['tern2']['total'] / 1e6:>15.3f} "
-                 f"{table['tern3']['total'] / 1e6:>16.3f}")
-    return "\n".join(lines)

@@ -13,7 +13,8 @@ import torch
 import torch.nn as nn
 from timm.layers import LayerScale
 
-from .deploy_plan import geometry_from_model, plan_tensors
+from .convert import geometry_from_model
+from .deploy_plan import plan_tensors
 from .layers import TernaryBitConv2d, TernaryLayerNorm, TernaryLinear
 from .layers.quant import ACT_QMAX, ternary_codes, ternary_scale
 from .reference.fixed_point import encode_mult

@@ -8,6 +8,7 @@ from .deploy_plan import plan_tensors
 from .ftv import FtvModel, Golden, Q16, read_ftv, write_ftv, xorshift32_bytes
 from .integerize import integerize
 from .reference.fixed_point import FRAC_BITS
+from .reference.loaded import integer_model, passes_golden  # noqa: F401 (their old home)
 from .reference.model import IntegerModel, forward
 
 DEFAULT_GOLDEN_SEED = 0x2545F491
@@ -22,16 +23,6 @@ def writer_tensors(imodel: IntegerModel) -> dict:
     return out
 
 
-def integer_model(ftv: FtvModel) -> IntegerModel:
-    """The decoded contents of a read `.ftv`, as the reference runtime's IntegerModel."""
-    tensors, frac = {}, {}
-    for name, record in ftv.tensors.items():
-        tensors[name] = record.values()
-        if record.kind == "q16":
-            frac[name] = record.frac_bits
-    return IntegerModel(ftv.geometry, ftv.config["attn_logit_mult"], tensors, frac, ftv.labels)
-
-
 def golden_for(imodel: IntegerModel, image: Optional[np.ndarray] = None,
                seed: int = DEFAULT_GOLDEN_SEED) -> Golden:
     """The golden vector: the reference runtime's logits for `image`, or for the xorshift32
@@ -42,12 +33,6 @@ def golden_for(imodel: IntegerModel, image: Optional[np.ndarray] = None,
         logits = forward(imodel, generated.reshape(g.img_size, g.img_size, g.in_chans))
         return Golden(logits=logits.astype(np.int32), seed=seed)
     return Golden(logits=forward(imodel, image).astype(np.int32), image=image)
-
-
-def passes_golden(ftv: FtvModel, forward) -> bool:
-    """True if `forward(image) -> logits` reproduces the file's golden vector exactly."""
-    got = np.asarray(forward(ftv.golden_input()), dtype=np.int64)
-    return np.array_equal(got, ftv.golden.logits.astype(np.int64))
 
 
 def pack_model(model, path, layout: str = "tern3", labels=None,

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..resources import resource_dir
 from .cdef import CDEF
 
 NATIVE_ENV = "FTERVIT_NATIVE_DIR"
@@ -38,13 +39,14 @@ class CBackendUnavailable(RuntimeError):
 
 
 def native_dir() -> Path:
-    """The folder holding the C sources: $FTERVIT_NATIVE_DIR or the repository's."""
+    """The folder holding the C sources: $FTERVIT_NATIVE_DIR, else the package's (installed
+    package data, or the checkout's native_module/; see ftervit.resources)."""
     env = os.environ.get(NATIVE_ENV)
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "native_module"
+    path = Path(env) if env else resource_dir("native_module")
     if not (path / "ftv.h").is_file():
         raise CBackendUnavailable(
-            f"C backend: no kernel sources at {path} (expected ftv.h there); set "
-            f"{NATIVE_ENV} to the native_module folder of an ftervit checkout")
+            f"C backend: no kernel sources at {path} (expected ftv.h there); reinstall "
+            f"ftervit, or set {NATIVE_ENV} to the native_module folder of an ftervit checkout")
     return path
 
 

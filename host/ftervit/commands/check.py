@@ -24,7 +24,7 @@ def run(args) -> int:
     from .. import faithfulness
     from ..checkpoint import load_model
     from ..cli import CommandError
-    from ..pack import passes_golden
+    from ..reference import passes_golden
     from .run import load_runtime
 
     model, meta = load_model(args.checkpoint)

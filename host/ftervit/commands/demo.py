@@ -8,9 +8,11 @@ reference and the C kernels side by side.
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_CHECKPOINT = REPO / "models" / "fmnist_ftervit_micro.pt"
-DEFAULT_IMAGES = REPO / "models" / "fmnist_samples"
+from ..resources import resource_dir
+
+MODELS = resource_dir("models")
+DEFAULT_CHECKPOINT = MODELS / "fmnist_ftervit_micro.pt"
+DEFAULT_IMAGES = MODELS / "fmnist_samples"
 
 
 def register(sub):
@@ -36,7 +38,7 @@ def run(args) -> int:
     from .. import cbackend
     from ..checkpoint import load_model
     from ..cli import CommandError
-    from ..deploy_plan import count_params
+    from ..size_report import count_params
     from ..faithfulness import torch_logits
     from ..images import load_image
     from ..pack import integer_model, pack_model, passes_golden

@@ -32,7 +32,7 @@ def deployed_bytes(model, meta) -> dict:
     if meta["mode"] == "float":
         n = sum(p.numel() for p in model.parameters())
         return {"float32": 4 * n}
-    from ..deploy_plan import size_table
+    from ..size_report import size_table
     table = size_table(model)
     return {layout: groups["total"] for layout, groups in table.items()}
 

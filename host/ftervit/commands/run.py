@@ -31,7 +31,7 @@ def register(sub):
 def load_runtime(path, backend: str):
     """(FtvModel, forward(image) -> int32 logits) for a backend."""
     from ..ftv import read_ftv
-    from ..pack import integer_model
+    from ..reference import integer_model
     from ..reference import forward
     ftv = read_ftv(path)
     if backend == "c":
@@ -56,7 +56,7 @@ def frame_image(path, spec: str, backend: str, img_size: int, in_chans: int):
 def run(args) -> int:
     from ..cli import CommandError
     from ..images import load_image
-    from ..pack import passes_golden
+    from ..reference import passes_golden
     from ..reference import logits_to_float, topk
 
     ftv, forward = load_runtime(args.model, args.backend)

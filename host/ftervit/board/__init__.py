@@ -1,0 +1,1 @@
+"""Host side of the serial link to the board (protocol, transport, deploy): no torch."""

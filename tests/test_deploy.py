@@ -1,0 +1,102 @@
+"""`ftervit deploy`: the plan and its esptool calls (no board), the board checks, and the
+copy to device/serve.py on MicroPython's unix port behind a pty: a second run copies nothing."""
+from pathlib import Path
+
+import pytest
+from esptool.targets import ESP32C3ROM, ESP32ROM, ESP32S3ROM
+
+from ftervit.board import deploy
+from ftervit.board.pty_board import PtyBoard
+from ftervit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "fmnist_ftervit_micro.ftv"
+
+
+def test_dry_run_prints_files_and_exact_esptool_calls(tmp_path, capsys):
+    firmware = tmp_path / "ESP32_GENERIC_S3-SPIRAM_OCT.bin"
+    firmware.write_bytes(b"\xe9" + bytes(4095))
+    port = str(tmp_path / "no-such-port")   # a dry run never opens it
+    assert main(["deploy", "--port", port, str(MODEL), "--dry-run", "--firmware",
+                 str(firmware), "--erase"]) == 0
+    out = capsys.readouterr().out
+    base = f"esptool --chip esp32s3 --port {port} --baud 460800"
+    assert f"     {base} erase-flash\n     {base} write-flash 0x0 {firmware}\n" in out
+    assert "model.ftv" in out and "590,312 B" in out and "serve.py" in out
+    assert "self-test" in out
+
+
+def test_dry_run_without_firmware_flashes_nothing(capsys):
+    assert main(["deploy", "--port", "/dev/ttyACM0", str(MODEL), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "esptool --chip" not in out and "firmware: left as it is" in out
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["--erase"], "--erase needs --firmware"),
+    (["--firmware", "missing.bin"], "--firmware missing.bin: no such file"),
+])
+def test_bad_options_are_one_line_errors(argv, what, capsys):
+    assert main(["deploy", "--port", "/dev/null", str(MODEL), "--dry-run", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and what in err
+
+
+def test_missing_model_is_one_line_error(tmp_path, capsys):
+    assert main(["deploy", "--port", "/dev/null", str(tmp_path / "m.ftv"), "--dry-run"]) == 2
+    assert "no such model file" in capsys.readouterr().err
+
+
+def test_firmware_offset_comes_from_esptools_chip_definitions():
+    assert deploy.firmware_offset(ESP32S3ROM) == 0x0
+    assert deploy.firmware_offset(ESP32ROM) == 0x1000
+
+
+def test_chip_check_takes_an_s3_and_refuses_others():
+    deploy.check_chip(ESP32S3ROM.__new__(ESP32S3ROM))   # esptool's object, no port
+    with pytest.raises(ValueError, match="the board is an ESP32-C3"):
+        deploy.check_chip(ESP32C3ROM.__new__(ESP32C3ROM))
+
+
+def test_psram_is_read_from_esptools_features():
+    assert deploy.psram_of(["Wi-Fi", "Embedded PSRAM 8MB (AP_3v3)"]) == "Embedded PSRAM 8MB"
+    assert deploy.psram_of(["Wi-Fi", "BT 5 (LE)"]) is None
+
+
+def test_mpy_arch_of_the_runtime_and_of_files(tmp_path):
+    assert deploy.mpy_arch(2822) == "x64"   # the unix port's sys.implementation._mpy
+    (tmp_path / "_ftervit_s3.mpy").write_bytes(b"M\x06\x2b\x1f" + bytes(8))
+    (tmp_path / "_ftervit_x64.mpy").write_bytes(b"M\x06\x0b\x1f" + bytes(8))
+    found = deploy.native_module_files(tmp_path)
+    assert {a: f.source.name for a, f in found.items()} == {
+        "xtensawin": "_ftervit_s3.mpy", "x64": "_ftervit_x64.mpy"}
+    assert found["x64"].dest == "lib/_ftervit.mpy"
+
+
+def test_board_checks_name_what_is_missing():
+    plan = deploy.plan_deploy("/dev/null", MODEL)
+    plan.native = {}
+    problems = deploy.check_board({"mpy": 2822, "mem_free": 1000, "native_module": False},
+                                  590_312, plan)
+    assert any("lacks _ftervit and no _ftervit.mpy for x64" in p for p in problems)
+    assert any("needs 590,312 bytes of heap, the board has 1,000 free" in p for p in problems)
+    assert not deploy.check_board({"mpy": 2822, "mem_free": 10**7, "native_module": True},
+                                  590_312, plan)
+
+
+def test_deploy_copies_then_copies_nothing(tmp_path, capsys):
+    board_fs = tmp_path / "board"
+    board_fs.mkdir()
+    with PtyBoard(cwd=board_fs) as board:
+        argv = ["deploy", "--port", board.port, str(MODEL), "--files-only"]
+        assert main(argv) == 0
+        first = capsys.readouterr().out
+        assert "2 of 2 files copied" in first and "SHA-256 verified" in first
+        assert (board_fs / "model.ftv").read_bytes() == MODEL.read_bytes()
+        assert (board_fs / "serve.py").read_bytes() == (ROOT / "device" / "serve.py").read_bytes()
+        assert main(argv) == 0
+        second = capsys.readouterr().out
+        assert "0 of 2 files copied" in second and second.count("unchanged (SHA-256 matches)") == 2
+        # the full deploy checks for the native module first: the unix port has none yet
+        assert main(["deploy", "--port", board.port, str(MODEL)]) == 2
+        assert "lacks _ftervit" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""The integer side (ftv/, reference/, cbackend/, board/) and the commands that only read,
+run or deploy a `.ftv` start with torch, torchvision and timm made unimportable."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = ROOT / "host"
+MODEL = ROOT / "models" / "fmnist_ftervit_micro.ftv"
+IMAGE = ROOT / "models" / "fmnist_samples" / "test00000_ankle-boot.png"
+BLOCKED = ("torch", "torchvision", "timm")
+
+# Put first on PYTHONPATH, this makes every `import torch...` in the child raise ImportError.
+SITECUSTOMIZE = f'''
+import sys
+
+class _Blocked:
+    names = {BLOCKED!r}
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.names:
+            raise ImportError(f"{{name}} is blocked: the integer side must not import it")
+        return None
+
+sys.meta_path.insert(0, _Blocked())
+'''
+
+
+@pytest.fixture(scope="module")
+def blocked_env(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("notorch")
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), str(HOST)])
+    return env
+
+
+def python(env, *args, timeout=240):
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_the_blocker_blocks(blocked_env):
+    done = python(blocked_env, "-c", "import torch")
+    assert done.returncode != 0 and "torch is blocked" in done.stderr
+
+
+def test_integer_side_modules_import_without_torch(blocked_env):
+    code = ("import ftervit.ftv, ftervit.reference, ftervit.cbackend, ftervit.board, "
+            "ftervit.board.protocol, ftervit.board.link, ftervit.board.transfer, "
+            "ftervit.board.deploy, ftervit.board.pty_board, ftervit.deploy_plan, ftervit.cli; "
+            "ftervit.cli.build_parser()")
+    done = python(blocked_env, "-c", code)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["--help"], "COMMAND"),
+    (["inspect", str(MODEL)], "checksums OK"),
+    (["run", str(MODEL), str(IMAGE), "--selftest"], "golden vector (numpy): PASS"),
+    (["run", str(MODEL), str(IMAGE), "--selftest", "--backend", "c"], "golden vector (c): PASS"),
+    (["deploy", "--port", "/dev/ttyACM0", str(MODEL), "--dry-run"], "deploy plan"),
+])
+def test_commands_run_without_torch(blocked_env, argv, expect):
+    done = python(blocked_env, "-m", "ftervit", *argv)
+    assert done.returncode == 0, done.stderr
+    assert expect in done.stdout
+    assert "blocked" not in done.stderr
+
+
+def test_a_torch_command_says_torch_is_missing(blocked_env, tmp_path):
+    # the blocker is real: a command that needs torch fails on its import, not silently
+    done = python(blocked_env, "-m", "ftervit", "pack", str(tmp_path / "x.pt"),
+                  "-o", str(tmp_path / "x.ftv"))
+    assert done.returncode != 0 and "blocked" in done.stderr
