@@ -8,14 +8,11 @@ size report and the packer (docs/format.md).  Kinds:
 * ``mult``  real multipliers, one int32 each (24-bit mantissa, 8-bit shift);
 * ``i8``    int8 table (the patch embedding's pixel-to-code table).
 """
+from __future__ import annotations  # `nn.Module` in annotations without importing torch
+
 import math
 from dataclasses import dataclass
 from typing import List, Tuple
-
-import torch.nn as nn
-from timm.layers import LayerScale
-
-from .convert import check_supported
 
 ALIGN = 16
 TERNARY_LAYOUTS = {"tern2": 2.0, "tern3": 1.6}
@@ -69,6 +66,10 @@ class Geometry:
 
 
 def geometry_from_model(model: nn.Module) -> Geometry:
+    # imported here: readers of model files use the plan without importing torch
+    from timm.layers import LayerScale
+
+    from .convert import check_supported
     check_supported(model)
     pe = model.patch_embed
     if pe.img_size[0] != pe.img_size[1] or pe.patch_size[0] != pe.patch_size[1]:
@@ -144,6 +145,8 @@ def size_table(model: nn.Module, float_bits: int = 32) -> dict:
 
 def _float_weight_names(model: nn.Module) -> set:
     """Names of planned ternary tensors whose module is still float (encoder-only baseline)."""
+    import torch.nn as nn
+
     from .layers import TernaryBitConv2d, TernaryLayerNorm, TernaryLinear
     names = set()
     for name, module in model.named_modules():

@@ -97,12 +97,16 @@ def _check_zip_complete(path: Path) -> None:
 
 
 def expect_ftv(path) -> Path:
-    """`path` if it may be a `.ftv` model file (the reader checks the rest); a checkpoint
-    given instead is named as such, with the command that packs it."""
+    """`path` if it starts as a `.ftv` model file does (the reader checks the rest); a
+    checkpoint given instead is named as such, with the command that packs it."""
     path = check_input_file(path, FTV_MODEL)
-    if sniff(path) == "torch":
+    kind = sniff(path)
+    if kind == "torch":
         raise InputFileError(f"{path}: is a PyTorch checkpoint, expected {FTV_MODEL}; "
                              f"pack it first: ftervit pack {path} -o MODEL.ftv")
+    if kind != "ftv":
+        raise InputFileError(f"{path}: does not start with the magic {FTV_MAGIC.decode()}, "
+                             f"expected {FTV_MODEL}")
     return path
 
 

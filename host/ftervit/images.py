@@ -17,15 +17,18 @@ class ImageError(ValueError):
 
 
 def open_image(path):
+    """The decoded Pillow image of `path`; ImageError / FileNotFoundError naming it."""
     from PIL import Image, UnidentifiedImageError
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
+    from .files import check_input_file
+    path = check_input_file(path, "an image file (PNG, JPEG, ...)")
     try:
         img = Image.open(path)
         img.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImageError(f"{path}: not a readable image ({exc})") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: image too large to decode safely ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: not a readable image, expected PNG, JPEG, ... "
+                         f"({exc})") from None
     return img
 
 

@@ -39,9 +39,14 @@ def run(args) -> int:
     from ..deploy_plan import count_params
     from ..faithfulness import torch_logits
     from ..images import load_image
+    from ..files import check_output_path, expect_checkpoint
     from ..pack import integer_model, pack_model, passes_golden
     from ..reference import forward
 
+    expect_checkpoint(args.checkpoint)
+    if not Path(args.images).is_dir():
+        raise CommandError(f"{args.images}: not a folder, expected a folder of images")
+    out = check_output_path(args.output, make_folder=True)
     model, meta = load_model(args.checkpoint)
     labels = meta["labels"]
     print(f"checkpoint  {args.checkpoint}: {meta['model_name']} ({meta['mode']} ternary), "
@@ -52,8 +57,6 @@ def run(args) -> int:
     if not images:
         raise CommandError(f"{args.images}: no images")
     first = load_image(images[0], meta["img_size"], meta["in_chans"], fit=True)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     ftv = pack_model(model, out, layout="tern3", labels=labels, golden_image=first)
     print(f"model file  {out}: {ftv.file_size:,} bytes (1.6-bit ternary layout), "
           f"float checkpoint {Path(args.checkpoint).stat().st_size:,} bytes")
