@@ -28,9 +28,10 @@ from PIL import Image
 
 import ftervit.models  # noqa: F401
 from ftervit.checkpoint import make_meta, save_checkpoint
-from ftervit.ftv import read_ftv, write_ftv
-from ftervit.integerize import integerize
-from ftervit.pack import pack_model, writer_tensors
+from ftervit.ftv import read_ftv
+from ftervit.pack import pack_model
+
+from test_ftv_format import set_config
 
 COMMANDS = ("check", "demo", "distill", "eval", "inspect", "pack", "recover", "run", "train")
 # root ignores permission bits (CAP_DAC_OVERRIDE): a root test run drops that capability
@@ -157,6 +158,14 @@ ROWS = [
         names="{dir}/truncated.png", expect=["not a readable image"]),
     Row("demo-images-not-a-folder", ["demo", "--images", "{ftv}"],
         names="{ftv}", expect=["expected a folder of images"]),
+    # --- well-formed model files that ask for what no runtime implements
+    *[Row(f"run-{backend}-{name}", ["run", f"{{dir}}/{name}.ftv", "--selftest",
+                                    "--backend", backend],
+          names=f"{{dir}}/{name}.ftv", expect=[expected, "does not implement"])
+      for backend in ("numpy", "c")
+      for name, expected in (("arith-version-2", "config.arith_version: expected 1, found 2"),
+                             ("residual-frac-11",
+                              "config.residual_frac_bits: expected 12, found 11"))],
     Row("pack-golden-image-folder", ["pack", "{ckpt}", "--golden-image", "{dir}"],
         names="{dir}", expect=["is a folder", IMAGE]),
 ]
@@ -184,6 +193,9 @@ def _write_files(root: Path) -> dict:
     for name in ("text.ftv", "text.pt", "text.png"):
         (root / name).write_text("this is a text file\n")
     (root / "truncated.ftv").write_bytes(ftv.read_bytes()[:1000])
+    (root / "arith-version-2.ftv").write_bytes(set_config(ftv.read_bytes(), "arith_version", 2))
+    (root / "residual-frac-11.ftv").write_bytes(
+        set_config(ftv.read_bytes(), "residual_frac_bits", 11))
     (root / "truncated.pt").write_bytes(ckpt.read_bytes()[:4000])
     noise = np.random.default_rng(0).integers(0, 256, (28, 28), np.uint8)
     Image.fromarray(noise).save(root / "noise.png")

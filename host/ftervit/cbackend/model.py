@@ -10,9 +10,8 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..deploy_plan import Geometry, plan_tensors
-from ..reference.fixed_point import FRAC_BITS
 from ..reference.model import check_image
-from .build import load_extension
+from .build import CBackendUnavailable, load_extension
 from .checks import byte_buffer, int_array, int_value
 
 _GEOMETRY_FIELDS = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
@@ -115,14 +114,13 @@ class CModel:
     @classmethod
     def from_ftv(cls, ftv, **options) -> "CModel":
         """From a read `.ftv` (ftervit.ftv.read_ftv): packed bytes as stored."""
+        from ..runtime import ARITH_VERSION, check_runnable
+        check_runnable(ftv)  # the numpy reference refuses the same files the same way
+        built = int(load_extension(options.get("extra_cflags", ())).lib.FTV_ARITH_VERSION)
+        if built != ARITH_VERSION:
+            raise CBackendUnavailable(f"the C kernels implement arithmetic version {built}, "
+                                      f"this ftervit {ARITH_VERSION}: rebuild them")
         config = ftv.config
-        implemented = int(load_extension(options.get("extra_cflags", ())).lib.FTV_ARITH_VERSION)
-        if config.get("arith_version", implemented) != implemented:
-            raise ValueError(f"config.arith_version: the C runtime implements arithmetic "
-                             f"version {implemented}, found {config['arith_version']}")
-        if config.get("residual_frac_bits", FRAC_BITS) != FRAC_BITS:
-            raise ValueError(f"config.residual_frac_bits: the C runtime implements x12 "
-                             f"activations ({FRAC_BITS}), found {config['residual_frac_bits']}")
         tensors, frac = {}, {}
         for name, record in ftv.tensors.items():
             if record.kind == "tern":
