@@ -31,22 +31,22 @@ def _timed(fn, *args):
 
 
 def run(args) -> int:
+    from ..cli import CommandError
+    from ..files import check_output_path, expect_checkpoint
+    expect_checkpoint(args.checkpoint)  # wrong paths fail before torch is imported
+    if not Path(args.images).is_dir():
+        raise CommandError(f"{args.images}: not a folder, expected a folder of images")
+    out = check_output_path(args.output, make_folder=True)
+
     import numpy as np
 
     from .. import cbackend
     from ..checkpoint import load_model
-    from ..cli import CommandError
     from ..deploy_plan import count_params
     from ..faithfulness import torch_logits
     from ..images import load_image
-    from ..files import check_output_path, expect_checkpoint
     from ..pack import integer_model, pack_model, passes_golden
     from ..reference import forward
-
-    expect_checkpoint(args.checkpoint)
-    if not Path(args.images).is_dir():
-        raise CommandError(f"{args.images}: not a folder, expected a folder of images")
-    out = check_output_path(args.output, make_folder=True)
     model, meta = load_model(args.checkpoint)
     labels = meta["labels"]
     print(f"checkpoint  {args.checkpoint}: {meta['model_name']} ({meta['mode']} ternary), "

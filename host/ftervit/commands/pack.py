@@ -20,9 +20,9 @@ def run(args) -> int:
     from ..files import check_output_path, expect_checkpoint
     expect_checkpoint(args.checkpoint)  # wrong paths fail before torch is imported
     out = check_output_path(args.output or Path(args.checkpoint).with_suffix(".ftv"))
-    from ..images import load_image, open_image
+    from ..images import load_image, read_8bit
     if args.golden_image:
-        open_image(args.golden_image)  # a bad image is refused before torch is imported
+        read_8bit(args.golden_image)  # a bad image is refused before torch is imported
 
     from ..checkpoint import load_model
     from ..pack import file_size_table, pack_model
