@@ -272,6 +272,12 @@ IMAGE_ROWS = [
 ]
 ROWS += IMAGE_ROWS
 
+# --- models no runtime could run are refused before training, not by pack after it
+ROWS.append(Row("train-image-size-not-a-multiple-of-the-patch",
+                ["train", "--model", "deit_micro_patch4_28", "--img-size", "30", *TRAIN_COMMON,
+                 "-o", "{dir}/t30.pt"],
+                names="30", expect=["not a multiple of the patch size 4"]))
+
 
 # ------------------------------------------------------------------------- files and runs
 

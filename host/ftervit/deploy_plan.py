@@ -70,10 +70,8 @@ def geometry_from_model(model: nn.Module) -> Geometry:
     from timm.layers import LayerScale
 
     from .convert import check_supported
-    check_supported(model)
+    check_supported(model)  # square images and patches, dividing sizes, ...
     pe = model.patch_embed
-    if pe.img_size[0] != pe.img_size[1] or pe.patch_size[0] != pe.patch_size[1]:
-        raise ValueError("FTerViT models need square images and patches")
     blk = model.blocks[0]
     return Geometry(
         img_size=pe.img_size[0], patch_size=pe.patch_size[0], in_chans=pe.proj.in_channels,
