@@ -138,3 +138,23 @@ def test_set_quantizers_switches_every_module():
     set_quantizers(model, weights=False, acts=False, exact=True)
     from ftervit.layers import quantizer_state
     assert quantizer_state(model) == {"weights": [False], "acts": [False], "exact": [True]}
+
+
+def _tiny_vit(**kwargs):
+    from timm.models.vision_transformer import VisionTransformer
+    options = dict(img_size=28, patch_size=4, in_chans=1, embed_dim=24, depth=1, num_heads=2,
+                   num_classes=3)
+    options.update(kwargs)
+    return VisionTransformer(**options)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(img_size=30), "image size 30 is not a multiple of the patch size 4"),
+    (dict(img_size=(28, 32)), "non-square images"),
+    (dict(patch_size=(4, 7)), "non-square patches"),
+    (dict(qk_norm=True), "qk_norm"),
+])
+def test_models_that_cannot_be_packed_are_refused_at_ternarize_time(kwargs, message):
+    """Refused with the documented error before any training, not by the packer after it."""
+    with pytest.raises(UnsupportedModelError, match=message):
+        ternarize(_tiny_vit(**kwargs))

@@ -288,7 +288,7 @@ def test_corrupt_checkpoint(work, tmp_path, capsys, content):
     assert "bad.pt" in err and "checkpoint" in err
     err = _error(capsys, ["distill", "--teacher", str(bad), "--data", str(work["data"]),
                           "--output", str(tmp_path / "s.pt"), *COMMON])
-    assert "not a readable checkpoint" in err
+    assert "bad.pt" in err and "expected an ftervit checkpoint" in err
 
 
 def test_missing_teacher_weights_are_never_downloaded(work, tmp_path, capsys):

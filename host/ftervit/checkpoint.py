@@ -16,9 +16,7 @@ written atomically (temporary file in the same folder, then rename), so a run
 killed while saving leaves the previous checkpoint intact.  Files are read with
 `weights_only=True`: loading one never runs code.
 """
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -125,38 +123,11 @@ def _as_tuple(x):
     return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_torch_save(obj, path) -> Path:
-    """`torch.save` to a temporary file beside `path`, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
+    """`torch.save` to a temporary file beside `path`, fsync, then rename over `path`
+    (ftervit.files.write_atomic); a missing folder is created, as training runs expect."""
+    from .files import write_atomic
+    return write_atomic(path, lambda f: torch.save(obj, f), make_folder=True)
 
 
 def _cpu_state_dict(model: nn.Module) -> dict:
@@ -184,11 +155,8 @@ def save_checkpoint(path, model: nn.Module, meta: dict, optimizer=None, schedule
 def read_checkpoint(path, map_location="cpu") -> dict:
     """The checkpoint dictionary, checked.  Missing file -> FileNotFoundError; anything that is
     not an intact checkpoint of this version -> ValueError saying what is wrong."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, expected a checkpoint file")
+    from .files import expect_checkpoint
+    path = expect_checkpoint(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # zip, pickle and unpickler errors all mean the same here

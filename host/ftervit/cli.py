@@ -42,6 +42,10 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file the checks above did not foresee: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"ftervit {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"ftervit {args.command}: interrupted", file=sys.stderr)
         return 130

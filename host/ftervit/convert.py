@@ -51,6 +51,7 @@ def check_supported(model: nn.Module) -> None:
     if type(pe) is not PatchEmbed or not isinstance(pe.proj, nn.Conv2d) \
             or not isinstance(pe.norm, nn.Identity):
         _fail("the patch embedding must be a plain PatchEmbed convolution without norm")
+    _check_patch_grid(pe)
     if not isinstance(model.norm, nn.LayerNorm):
         _fail(f"final norm is {type(model.norm).__name__}, expected LayerNorm")
     if not isinstance(model.head, nn.Linear):
@@ -61,6 +62,28 @@ def check_supported(model: nn.Module) -> None:
         _check_block(i, blk)
 
 
+def check_patch_grid(model: nn.Module) -> None:
+    """For a model with a timm PatchEmbed (a float ViT about to be trained): refuse image and
+    patch sizes that no ternary student of it could be packed with.  Other models pass."""
+    pe = getattr(model, "patch_embed", None)
+    if isinstance(pe, PatchEmbed):
+        _check_patch_grid(pe)
+
+
+def _check_patch_grid(pe: PatchEmbed) -> None:
+    """The integer runtimes cut a square image into a whole number of square patches."""
+    (ih, iw), (ph, pw) = tuple(pe.img_size), tuple(pe.patch_size)
+    if ih != iw:
+        _fail(f"non-square images ({ih}x{iw}); the image must be square")
+    if ph != pw:
+        _fail(f"non-square patches ({ph}x{pw}); patches must be square")
+    if ih % ph:
+        _fail(f"image size {ih} is not a multiple of the patch size {ph} (the last "
+              f"{ih % ph} pixel rows and columns would be dropped)")
+    if getattr(pe, "dynamic_img_pad", False):
+        _fail("dynamic_img_pad=True; the image size must be fixed")
+
+
 def _check_block(i: int, blk: nn.Module) -> None:
     if type(blk) is not Block:
         _fail(f"blocks[{i}] is {type(blk).__name__}, expected timm Block")
@@ -68,6 +91,10 @@ def _check_block(i: int, blk: nn.Module) -> None:
         _fail(f"blocks[{i}] norms must be LayerNorm")
     if type(blk.attn) not in (Attention, TernaryAttention):
         _fail(f"blocks[{i}].attn is {type(blk.attn).__name__}, expected timm Attention")
+    unsupported = TernaryAttention.unsupported_features(blk.attn)
+    if unsupported:
+        _fail(f"blocks[{i}].attn uses {', '.join(unsupported)}, which the integer runtime "
+              "does not implement")
     if type(blk.mlp) is not Mlp or not isinstance(blk.mlp.act, nn.GELU) \
             or not isinstance(blk.mlp.norm, nn.Identity):
         _fail(f"blocks[{i}].mlp must be a timm Mlp with GELU and no inner norm")

@@ -10,6 +10,8 @@ of a torch model lives in `size_report.py`.  Kinds:
 * ``mult``  real multipliers, one int32 each (24-bit mantissa, 8-bit shift);
 * ``i8``    int8 table (the patch embedding's pixel-to-code table).
 """
+from __future__ import annotations  # `nn.Module` in annotations without importing torch
+
 import math
 from dataclasses import dataclass
 from typing import List, Tuple

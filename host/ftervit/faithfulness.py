@@ -36,7 +36,7 @@ def uint8_samples(data, split: str, size: int, in_chans: int,
                   limit: int = 0) -> Iterator[Tuple[np.ndarray, int]]:
     """(uint8 [size, size, in_chans] image, label) pairs of a dataset split.  idx data must
     already have the model's size; ImageFolder images are centre-cropped and resized."""
-    from .images import fit_image, open_image
+    from .images import load_image
     from .train import data as train_data
     from .train import folder_data, idx_data
 
@@ -64,8 +64,7 @@ def uint8_samples(data, split: str, size: int, in_chans: int,
             if limit and count >= limit:
                 return
             count += 1
-            img = fit_image(open_image(f), size, in_chans)
-            yield np.asarray(img, np.uint8).reshape(size, size, in_chans), label
+            yield load_image(f, size, in_chans, fit=True), label
 
 
 def torch_logits(model, images: np.ndarray, mean, std) -> np.ndarray:

@@ -6,7 +6,6 @@ import numpy as np
 
 from .deploy_plan import plan_tensors
 from .ftv import FtvModel, Golden, Q16, read_ftv, write_ftv, xorshift32_bytes
-from .integerize import integerize
 from .reference.fixed_point import FRAC_BITS
 from .reference.loaded import integer_model, passes_golden  # noqa: F401 (their old home)
 from .reference.model import IntegerModel, forward
@@ -38,6 +37,7 @@ def golden_for(imodel: IntegerModel, image: Optional[np.ndarray] = None,
 def pack_model(model, path, layout: str = "tern3", labels=None,
                golden_image: Optional[np.ndarray] = None) -> FtvModel:
     """Write `model` (a full-ternary FTerViT) to `path`; returns the file as read back."""
+    from .integerize import integerize  # torch: imported only by the commands that pack
     imodel = integerize(model, labels=labels)
     golden = golden_for(imodel, golden_image)
     write_ftv(Path(path), imodel.geometry, layout, imodel.attn_logit_mult, FRAC_BITS,

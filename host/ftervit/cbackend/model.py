@@ -19,7 +19,7 @@ from ..ftv.writer import Packed, encode_ftv
 from ..reference.fixed_point import FRAC_BITS
 from ..reference.model import check_image
 from .bind import aligned_bytes, bind_file, refusal
-from .build import load_extension
+from .build import CBackendUnavailable, load_extension
 from .checks import byte_buffer, int_array, int_value
 
 _GEOMETRY_FIELDS = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
@@ -85,6 +85,12 @@ class CModel:
     @classmethod
     def from_ftv(cls, ftv, **options) -> "CModel":
         """From a read `.ftv` (ftervit.ftv.read_ftv), encoded again with its packed bytes."""
+        from ..runtime import ARITH_VERSION, check_runnable
+        check_runnable(ftv)  # the numpy reference refuses the same files the same way
+        built = int(load_extension(options.get("extra_cflags", ())).lib.FTV_ARITH_VERSION)
+        if built != ARITH_VERSION:
+            raise CBackendUnavailable(f"the C kernels implement arithmetic version {built}, "
+                                      f"this ftervit {ARITH_VERSION}: rebuild them")
         config = ftv.config
         tensors = {}
         for name, record in ftv.tensors.items():

@@ -19,6 +19,13 @@ def register(sub):
 
 
 def run(args) -> int:
+    from ..files import check_output_path, expect_checkpoint, write_text_atomic
+    from ..ftv import read_ftv
+    expect_checkpoint(args.checkpoint)  # wrong paths fail before torch is imported
+    read_ftv(args.model)
+    if args.json:
+        check_output_path(args.json)
+
     from tqdm import tqdm
 
     from .. import faithfulness
@@ -49,7 +56,6 @@ def run(args) -> int:
     print(f"{args.checkpoint} vs {args.model} on {args.data} ({args.split}, {backend} backend)")
     print(result.table())
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(result.__dict__, delta_pp=result.delta_pp, backend=backend), f,
-                      indent=2)
+        write_text_atomic(args.json, json.dumps(
+            dict(result.__dict__, delta_pp=result.delta_pp, backend=backend), indent=2))
     return 0

@@ -33,6 +33,13 @@ def _timed(fn, *args):
 
 
 def run(args) -> int:
+    from ..cli import CommandError
+    from ..files import check_output_path, expect_checkpoint
+    expect_checkpoint(args.checkpoint)  # wrong paths fail before torch is imported
+    if not Path(args.images).is_dir():
+        raise CommandError(f"{args.images}: not a folder, expected a folder of images")
+    out = check_output_path(args.output, make_folder=True)
+
     import numpy as np
 
     from .. import cbackend
@@ -43,7 +50,6 @@ def run(args) -> int:
     from ..images import load_image
     from ..pack import integer_model, pack_model, passes_golden
     from ..reference import forward
-
     model, meta = load_model(args.checkpoint)
     labels = meta["labels"]
     print(f"checkpoint  {args.checkpoint}: {meta['model_name']} ({meta['mode']} ternary), "
@@ -54,8 +60,6 @@ def run(args) -> int:
     if not images:
         raise CommandError(f"{args.images}: no images")
     first = load_image(images[0], meta["img_size"], meta["in_chans"], fit=True)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     ftv = pack_model(model, out, layout="tern3", labels=labels, golden_image=first)
     print(f"model file  {out}: {ftv.file_size:,} bytes (1.6-bit ternary layout), "
           f"float checkpoint {Path(args.checkpoint).stat().st_size:,} bytes")

@@ -23,5 +23,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..train.options import check_paths
+    check_paths(args)  # before the import of torch below
     from ..train.run import run_command
     return run_command(args, "distill")

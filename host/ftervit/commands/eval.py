@@ -38,9 +38,14 @@ def deployed_bytes(model, meta) -> dict:
 
 
 def run(args) -> int:
+    from ..files import check_output_path, expect_checkpoint
+    expect_checkpoint(args.checkpoint)  # wrong paths fail before torch is imported
+    if args.json:
+        check_output_path(args.json)
     import torch
 
     from ..checkpoint import load_model
+    from ..files import write_text_atomic
     from ..layers import set_quantizers
     from ..train.data import DataOptions, open_data
     from ..train.distributed import Dist
@@ -67,7 +72,6 @@ def run(args) -> int:
     print(f"{args.checkpoint}: {meta['model_name']} ({meta['mode']}{', exact' if meta['exact'] else ''}) "
           f"top-1 {top1:.2f} %  top-5 {top5:.2f} %  on {n} images")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_text_atomic(args.json, json.dumps(result, indent=2))
     sys.stdout.flush()
     return 0

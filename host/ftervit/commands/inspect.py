@@ -14,14 +14,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CommandError
     from ..ftv import read_ftv
-    try:
-        model = read_ftv(args.model)
-    except IsADirectoryError:
-        raise CommandError(f"{args.model}: is a folder, expected a .ftv file") from None
-    except PermissionError:
-        raise CommandError(f"{args.model}: permission denied") from None
+    model = read_ftv(args.model)  # a missing file, a folder, ...: read_ftv names it
     print(format_model(model, args.model, all_tensors=args.tensors))
     return 0
 

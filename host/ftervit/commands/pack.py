@@ -17,12 +17,17 @@ def register(sub):
 
 
 def run(args) -> int:
+    from ..files import check_output_path, expect_checkpoint
+    expect_checkpoint(args.checkpoint)  # wrong paths fail before torch is imported
+    out = check_output_path(args.output or Path(args.checkpoint).with_suffix(".ftv"))
+    from ..images import load_image, read_8bit
+    if args.golden_image:
+        read_8bit(args.golden_image)  # a bad image is refused before torch is imported
+
     from ..checkpoint import load_model
-    from ..images import load_image
     from ..pack import file_size_table, pack_model
 
     model, meta = load_model(args.checkpoint)
-    out = Path(args.output or Path(args.checkpoint).with_suffix(".ftv"))
     golden = None
     if args.golden_image:
         golden = load_image(args.golden_image, meta["img_size"], meta["in_chans"], fit=True)

@@ -49,6 +49,7 @@ class FtvModel:
     labels: Optional[List[str]]
     golden: Optional[Golden]
     file_size: int
+    source: Optional[str] = None      # the path it was read from (for messages); None: bytes
 
     def tensor(self, name: str) -> TensorRecord:
         try:

@@ -9,6 +9,7 @@ import os
 from typing import Union
 
 from ..deploy_plan import plan_tensors
+from ..files import expect_ftv
 from .config import check_config, geometry_of
 from .errors import FtvFormatError
 from .golden import decode_golden
@@ -24,15 +25,22 @@ Source = Union[str, os.PathLike, bytes, bytearray, memoryview]
 def read_ftv(source: Source, check_codes: bool = True) -> FtvModel:
     """Parse and check a model file given as a path or its bytes.
 
+    A path that is missing, a folder, empty or a checkpoint raises FileNotFoundError or
+    InputFileError; errors of the file's contents are prefixed with the path.
     `check_codes` decodes every ternary tensor once to reject invalid codes and
     non-zero padding weights (a few ms per MB).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    else:
-        with open(source, "rb") as f:
-            data = f.read()
-    return _parse(data, check_codes)
+        return _parse(bytes(source), check_codes)
+    path = expect_ftv(source)  # missing, folder, empty, a checkpoint: one error naming it
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        model = _parse(data, check_codes)
+    except FtvFormatError as exc:  # say which file: a command may read two
+        raise type(exc)(f"{path}: {exc}") from None
+    model.source = str(path)
+    return model
 
 
 def _parse(data: bytes, check_codes: bool) -> FtvModel:

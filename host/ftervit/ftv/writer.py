@@ -1,7 +1,5 @@
 """Write a `.ftv` model file (docs/format.md) from integer tensors."""
 import binascii
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
@@ -88,21 +86,11 @@ def write_ftv(path, geometry: Geometry, layout, attn_logit_mult: int, residual_f
               arith_version: int = DEFAULT_ARITH_VERSION) -> int:
     """Encode (see `encode_ftv`) and write atomically: a temporary file in the same
     folder, renamed over `path` once complete.  Returns the file size."""
+    from ..files import check_output_path, write_bytes_atomic
+    check_output_path(path)  # a bad destination fails before the encoding work
     data = encode_ftv(geometry, layout, attn_logit_mult, residual_frac_bits, tensors,
                       labels=labels, golden=golden, arith_version=arith_version)
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".ftv",
-                               dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, data)
     return len(data)
 
 

@@ -27,10 +27,9 @@ class TernaryAttention(Attention):
 
     fast = False
 
-    @classmethod
-    def from_float(cls, attn: Attention) -> "TernaryAttention":
-        if type(attn) is not Attention:
-            raise TypeError(f"expected timm.layers.Attention, got {type(attn).__name__}")
+    @staticmethod
+    def unsupported_features(attn: Attention) -> list:
+        """Names of the options of `attn` this class (and the integer runtime) lacks."""
         unsupported = []
         if not isinstance(attn.q_norm, nn.Identity) or not isinstance(attn.k_norm, nn.Identity):
             unsupported.append("qk_norm")
@@ -38,8 +37,17 @@ class TernaryAttention(Attention):
             unsupported.append("scale_norm")
         if getattr(attn, "gate", None) is not None:
             unsupported.append("gated attention")
+        return unsupported
+
+    @classmethod
+    def from_float(cls, attn: Attention) -> "TernaryAttention":
+        from ..convert import UnsupportedModelError  # (convert imports this module)
+        if type(attn) is not Attention:
+            raise TypeError(f"expected timm.layers.Attention, got {type(attn).__name__}")
+        unsupported = cls.unsupported_features(attn)
         if unsupported:
-            raise ValueError("TernaryAttention does not support " + ", ".join(unsupported))
+            raise UnsupportedModelError("TernaryAttention does not support "
+                                        + ", ".join(unsupported))
         new = retyped(attn, cls)
         new.quant_act = True
         new.exact = False

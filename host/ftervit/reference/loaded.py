@@ -9,7 +9,10 @@ from .model import IntegerModel
 
 
 def integer_model(ftv: FtvModel) -> IntegerModel:
-    """The decoded contents of a read `.ftv`, as the reference runtime's IntegerModel."""
+    """The decoded contents of a read `.ftv`, as the reference runtime's IntegerModel.
+    A file asking for arithmetic the runtimes do not implement is refused here."""
+    from ..runtime import check_runnable
+    check_runnable(ftv)
     tensors, frac = {}, {}
     for name, record in ftv.tensors.items():
         tensors[name] = record.values()

@@ -36,6 +36,20 @@ RECIPES = {
     },
 }
 RECIPE_KEYS = tuple(RECIPES["train"]["idx"])
+CHECKPOINT_OPTIONS = ("init", "teacher", "student_init")
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """The checkpoints a run reads and the one it writes, checked before any work (and
+    before torch is imported, so a mistyped path costs nothing)."""
+    from ..files import check_input_file, check_output_path, expect_checkpoint
+    for option in CHECKPOINT_OPTIONS:
+        path = getattr(args, option, None)
+        if path is not None:
+            expect_checkpoint(path)
+    if getattr(args, "teacher_weights", None):
+        check_input_file(args.teacher_weights, "teacher weights (.pth / .safetensors)")
+    check_output_path(args.output, make_folder=True)
 
 
 def resolve_recipe(args: argparse.Namespace, phase: str, data_kind: str) -> dict:

@@ -6,7 +6,7 @@ import torch
 from .data import DataOptions, data_kind, open_data, peek_classes_and_shape, resolve
 from .distributed import Dist
 from .engine import Trainer
-from .options import resolve_recipe
+from .options import check_paths, resolve_recipe
 from .setup import (build_distill_models, build_recover_models, build_train_models,
                     check_data_fits)
 
@@ -23,6 +23,7 @@ def data_options(args) -> DataOptions:
 def run_phase(args, phase: str):
     """Build, check, train; returns the engine's Outcome.  Errors that the user can fix are
     ValueError / FileNotFoundError with one-line messages."""
+    check_paths(args)
     root = resolve(args.data)
     kind = data_kind(root)
     recipe = resolve_recipe(args, phase, kind)

@@ -11,7 +11,7 @@ from typing import Optional
 import torch.nn as nn
 
 from ..checkpoint import check_meta, load_model, make_meta
-from ..convert import ternarize
+from ..convert import check_patch_grid, ternarize
 from ..layers import set_quantizers
 from .teacher import load_teacher
 
@@ -82,6 +82,7 @@ def build_train_models(args, labels, data_shape) -> Models:
     img_size = args.img_size
     model, kwargs = create_float_model(args.model, len(labels), img_size=img_size,
                                        in_chans=in_chans, drop_path=args.drop_path)
+    check_patch_grid(model)  # fail now, not after training, at ternarize or pack time
     chans, size = native_input(model)
     if size is None:  # CNNs: the data (or --img-size) decides
         size = img_size or (data_shape[-1] if data_shape else 224)
