@@ -73,6 +73,7 @@ def test_commands_run_without_torch(blocked_env, argv, expect):
 
 def test_a_torch_command_says_torch_is_missing(blocked_env, tmp_path):
     # the blocker is real: a command that needs torch fails on its import, not silently
-    done = python(blocked_env, "-m", "ftervit", "pack", str(tmp_path / "x.pt"),
+    checkpoint = Path(__file__).resolve().parents[1] / "models" / "fmnist_ftervit_micro.pt"
+    done = python(blocked_env, "-m", "ftervit", "pack", str(checkpoint),
                   "-o", str(tmp_path / "x.ftv"))
     assert done.returncode != 0 and "blocked" in done.stderr

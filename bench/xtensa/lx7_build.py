@@ -83,7 +83,7 @@ def build_model_elf(outdir: Path, ftv, ftv_path: Path, mm_scratch: int = 128 * 1
     opt: clang's optimisation level for the runtime (-Os: the `.mpy`'s)."""
     outdir = Path(outdir) / name
     outdir.mkdir(parents=True, exist_ok=True)
-    data_c, blob_s = mb.write_model_sources(ftv, Path(ftv_path), outdir)
+    (blob_s,) = mb.write_model_sources(ftv, Path(ftv_path), outdir)
     objs = []
     for src in mb.runtime_sources():
         obj = outdir / (src.stem + ".o")
@@ -93,7 +93,6 @@ def build_model_elf(outdir: Path, ftv, ftv_path: Path, mm_scratch: int = 128 * 1
         HERE / "harness.c": ["-fno-builtin"],
         HERE / "model_profile.c": [],
         HERE / "model_main.c": [f"-DBENCH_MM_SCRATCH={int(mm_scratch)}"],
-        data_c: [],
     }
     for src, flags in extra.items():
         obj = outdir / (src.stem + ".o")
