@@ -34,7 +34,8 @@ from ftervit.pack import pack_model
 
 from test_ftv_format import set_config
 
-COMMANDS = ("check", "demo", "distill", "eval", "inspect", "pack", "recover", "run", "train")
+COMMANDS = ("check", "demo", "deploy", "distill", "eval", "inspect", "pack", "recover", "run",
+            "train")
 # root ignores permission bits (CAP_DAC_OVERRIDE): a root test run drops that capability
 # for the read-only rows, staying root, so the interpreter under /root stays readable
 AS_UNPRIVILEGED = ("setpriv", "--inh-caps=-dac_override,-dac_read_search",
@@ -122,6 +123,7 @@ ROWS = [
     *_model_input_rows("run", [], ["--selftest"]),
     *_model_input_rows("inspect", []),
     *_model_input_rows("check", ["{ckpt}"], ["--limit", "1"]),
+    *_model_input_rows("deploy", ["--port", "/dev/null", "--dry-run"]),
     # --- checkpoints
     *_checkpoint_input_rows("pack", []),
     *_checkpoint_input_rows("eval", [], ["--data", "fashion-mnist"]),
@@ -162,6 +164,12 @@ ROWS = [
       for name, expected in (("arith-version-2", "config.arith_version: expected 1, found 2"),
                              ("residual-frac-11",
                               "config.residual_frac_bits: expected 12, found 11"))],
+    Row("deploy-firmware-missing", ["deploy", "--port", "/dev/null", "--dry-run", "{ftv}",
+                                    "--firmware", "{dir}/missing.bin"],
+        names="{dir}/missing.bin", expect=["not found", "expected a MicroPython firmware"]),
+    Row("deploy-firmware-folder", ["deploy", "--port", "/dev/null", "--dry-run", "{ftv}",
+                                   "--firmware", "{dir}"],
+        names="{dir}", expect=["is a folder", "expected a MicroPython firmware"]),
     Row("pack-golden-image-folder", ["pack", "{ckpt}", "--golden-image", "{dir}"],
         names="{dir}", expect=["is a folder", IMAGE]),
 ]

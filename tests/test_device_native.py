@@ -41,8 +41,7 @@ def host():
 
 @pytest.fixture(scope="module")
 def c_model():
-    """The shipped model in the cffi backend; module scope, because building the
-    extension in a cold cache sets os.environ['PLAT'] (setuptools) before any test."""
+    """The shipped model in the cffi backend, built once for the module."""
     return cbackend.load(read_ftv(MODEL))
 
 

