@@ -127,6 +127,22 @@ uint32_t ftv_crc32(uint32_t crc, const uint8_t *data, size_t n)
     return ~crc;
 }
 
+/* ------------------------------------------------------------- xorshift32 */
+
+/* The seeded golden input (host/ftervit/ftv/golden.py): per byte
+ * x ^= x << 13; x ^= x >> 17; x ^= x << 5 on 32 bits, then the top byte. */
+uint32_t ftv_xorshift32_fill(uint32_t seed, uint8_t *out, size_t n)
+{
+    uint32_t x = seed;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        out[i] = (uint8_t)(x >> 24);
+    }
+    return x;
+}
+
 /* ------------------------------------------------------------------ names */
 
 const char *ftv_bind_config_name(int32_t index)

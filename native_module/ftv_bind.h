@@ -128,4 +128,8 @@ size_t ftv_bind_tensor_name(char *name, int32_t index, int32_t depth);
 /* zlib's CRC-32 of n bytes continuing from crc (0 to start). */
 uint32_t ftv_crc32(uint32_t crc, const uint8_t *data, size_t n);
 
+/* n bytes of the xorshift32 stream from seed (nonzero) into out, as a
+ * seeded golden input is defined; returns the generator's last state. */
+uint32_t ftv_xorshift32_fill(uint32_t seed, uint8_t *out, size_t n);
+
 #endif /* FTV_BIND_H */

@@ -60,7 +60,8 @@ def _llvm_tool(name):
 
 ESP32_SOURCES = {  # source -> functions it must define
     "ftv_frame.c": ("ftv_frame_to_image", "ftv_frame_to_image_ref", "ftv_frame_to_image_fast"),
-    "ftv_bind.c": ("ftv_bind", "ftv_bind_strerror", "ftv_bind_tensor_name", "ftv_crc32"),
+    "ftv_bind.c": ("ftv_bind", "ftv_bind_strerror", "ftv_bind_tensor_name", "ftv_crc32",
+                    "ftv_xorshift32_fill"),
 }
 
 

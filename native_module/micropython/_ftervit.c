@@ -402,6 +402,26 @@ static mp_obj_t ftervit_frame(size_t n_args, const mp_obj_t *args)
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ftervit_frame_obj, 6, 6, ftervit_frame);
 
+/* ------------------------------------------------------------ xorshift32 */
+
+/* Fill buf with the xorshift32 stream of a seeded golden input. */
+static mp_obj_t ftervit_xorshift32(mp_obj_t seed_in, mp_obj_t buf_in)
+{
+    /* An int of 1 to 2**32 - 1; compared as objects, for a 32-bit port's
+     * seeds above its small ints are long ints. */
+    if (!mp_obj_is_int(seed_in)
+        || mp_obj_is_true(mp_binary_op(MP_BINARY_OP_LESS, seed_in, MP_OBJ_NEW_SMALL_INT(1)))
+        || mp_obj_is_true(mp_binary_op(MP_BINARY_OP_MORE, seed_in,
+                                       mp_obj_new_int_from_uint(0xffffffffu))))
+        raise_text(&mp_type_ValueError, "seed", "expected an int of 1 to 2**32 - 1");
+    uint32_t seed = (uint32_t)mp_obj_get_int_truncated(seed_in);
+    mp_buffer_info_t buf;
+    byte_buffer(buf_in, "buf", &buf, MP_BUFFER_WRITE);
+    ftv_xorshift32_fill(seed, buf.buf, buf.len);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(ftervit_xorshift32_obj, ftervit_xorshift32);
+
 /* ------------------------------------------------------------ module */
 
 /* Every attribute once; each build below expands the lists its own way.  The
@@ -419,7 +439,8 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ftervit_frame_obj, 6, 6, ftervit_fram
 #define FTERVIT_FUNCTIONS(X)                                \
     X(MP_QSTR_bind, ftervit_bind_obj)                       \
     X(MP_QSTR_forward, ftervit_forward_obj)                 \
-    X(MP_QSTR_frame, ftervit_frame_obj)
+    X(MP_QSTR_frame, ftervit_frame_obj)                     \
+    X(MP_QSTR_xorshift32, ftervit_xorshift32_obj)
 
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 

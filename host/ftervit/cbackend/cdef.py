@@ -190,4 +190,5 @@ const char *ftv_bind_strerror(int code);
 const char *ftv_bind_config_name(int32_t index);
 size_t ftv_bind_tensor_name(char *name, int32_t index, int32_t depth);
 uint32_t ftv_crc32(uint32_t crc, const uint8_t *data, size_t n);
+uint32_t ftv_xorshift32_fill(uint32_t seed, uint8_t *out, size_t n);
 """
