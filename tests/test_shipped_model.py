@@ -56,6 +56,7 @@ def test_integer_runtime_agrees_with_pytorch_on_real_test_images(shipped):
 
 
 def test_demo_runs_on_the_shipped_model(tmp_path, capsys):
-    assert main(["demo", "--output", str(tmp_path / "demo.ftv")]) == 0
+    """The host part alone (tests/test_demo.py runs the device part too)."""
+    assert main(["demo", "--output", str(tmp_path / "demo.ftv"), "--device", "off"]) == 0
     out = capsys.readouterr().out
-    assert out.count("PASS") >= 1 and "bit-identical on every image: yes" in out
+    assert out.count("PASS") == 2 and "identical on all 10 images" in out

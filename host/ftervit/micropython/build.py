@@ -6,6 +6,9 @@
                         xtensawin (LLVM: native_module/micropython/llvm-xtensa-gcc)
 * build_unix_port()   - MicroPython's unix port with _ftervit compiled in
                         (USER_C_MODULES): the firmware build, run on the host
+* cached_natmod(), cached_unix_port()
+                      - the same builds kept in the cache ($FTERVIT_CACHE/micropython),
+                        keyed by a digest of the sources and the tree: built once
 * mpy_header()        - version and architecture of a .mpy file
 
 Every build runs `make` in its own output folder (nothing is written into the
@@ -13,6 +16,7 @@ source tree) and raises BuildError with the tool's output when it fails.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -20,10 +24,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..cbackend.build import cache_root, native_dir
 
@@ -121,16 +126,39 @@ class NatmodBuild:
     got_entries: int
 
 
-def _run_make(args: list, cwd: Path, env: dict, timeout: int) -> str:
+def _run_make(args: list, cwd: Path, env: dict, timeout: int,
+              progress: Optional[Callable[[str], None]] = None) -> str:
+    """make's output; `progress`, if given, sees each line of it as make prints it."""
     try:
-        res = subprocess.run(["make"] + args, cwd=cwd, env=env, capture_output=True,
-                             text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"make timed out after {timeout} s: {' '.join(args)}") from None
-    if res.returncode != 0:
-        raise BuildError(f"make failed ({res.returncode}) in {cwd}: {' '.join(args)}\n"
-                         f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res.stdout + res.stderr
+        proc = subprocess.Popen(["make"] + args, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    except OSError as exc:
+        raise BuildError(f"make: cannot run it ({exc}); install make") from None
+    timed_out = []
+
+    def kill():
+        timed_out.append(True)
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if progress is not None:
+                progress(line.rstrip("\n"))
+        returncode = proc.wait()
+    finally:
+        timer.cancel()
+        proc.stdout.close()
+    log = "".join(lines)
+    if timed_out:
+        raise BuildError(f"make timed out after {timeout} s: {' '.join(args)}")
+    if returncode != 0:
+        raise BuildError(f"make failed ({returncode}) in {cwd}: {' '.join(args)}\n"
+                         f"{log[-6000:]}")
+    return log
 
 
 def _size(log: str, label: str) -> int:
@@ -139,7 +167,7 @@ def _size(log: str, label: str) -> int:
 
 
 def build_natmod(arch: str, out_dir, tree: Optional[Path] = None,
-                 timeout: int = 600) -> NatmodBuild:
+                 timeout: int = 600, progress=None) -> NatmodBuild:
     """Build _ftervit.mpy for `arch` ('x64', 'xtensawin', ...) in out_dir.  For
     xtensawin without Espressif's xtensa-esp32-elf-gcc on PATH, LLVM compiles it."""
     tree = tree or micropython_tree()
@@ -154,7 +182,7 @@ def build_natmod(arch: str, out_dir, tree: Optional[Path] = None,
     if arch == "xtensawin" and shutil.which("xtensa-esp32-elf-gcc") is None:
         args.append(f"CROSS={binding_dir() / 'llvm-xtensa-'}")
     start = time.perf_counter()
-    log = _run_make(args, out_dir, env, timeout)
+    log = _run_make(args, out_dir, env, timeout, progress)
     seconds = time.perf_counter() - start
     mpy = out_dir / "_ftervit.mpy"
     if not mpy.is_file():
@@ -164,7 +192,7 @@ def build_natmod(arch: str, out_dir, tree: Optional[Path] = None,
 
 
 def build_unix_port(out_dir, tree: Optional[Path] = None, jobs: int = 2,
-                    timeout: int = 600) -> tuple:
+                    timeout: int = 600, progress=None) -> tuple:
     """(micropython executable, seconds): the unix port with _ftervit compiled in,
     its objects under out_dir."""
     tree = tree or micropython_tree()
@@ -174,11 +202,99 @@ def build_unix_port(out_dir, tree: Optional[Path] = None, jobs: int = 2,
             f"USER_C_MODULES={native_dir().resolve()}", f"BUILD={out_dir}",
             "PROG=micropython-ftervit", f"PYTHON={sys.executable}"]   # PROG: under BUILD
     start = time.perf_counter()
-    _run_make(args, out_dir, dict(os.environ), timeout)
+    _run_make(args, out_dir, dict(os.environ), timeout, progress)
     prog = out_dir / "micropython-ftervit"
     if not prog.is_file():
         raise BuildError(f"make succeeded but wrote no {prog}")
     return prog, time.perf_counter() - start
+
+
+# ------------------------------------------------------------------ cached builds
+
+@dataclass
+class CachedBuild:
+    path: Path           # the .mpy, or the micropython executable
+    built: bool          # False: found in the cache
+    seconds: float       # of the build (0 when found in the cache)
+
+
+def build_key(tree: Path, *extra) -> str:
+    """A digest of everything a build reads from this project (the C core and the
+    binding's folder), the MicroPython tree's path and `extra`."""
+    h = hashlib.sha256()
+    core = native_dir()
+    files = sorted(p for p in core.iterdir() if p.is_file() and p.suffix in (".c", ".h"))
+    files += sorted(p for p in binding_dir().iterdir() if p.is_file())
+    for path in files:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(repr((str(Path(tree).resolve()), extra)).encode())
+    return h.hexdigest()[:16]
+
+
+def builds_dir() -> Path:
+    """Where cached_natmod() and cached_unix_port() keep their results."""
+    return cache_root() / "micropython" / "builds"
+
+
+def _cached(name: str, product: str, build) -> CachedBuild:
+    """The file `product` of the folder builds_dir()/name, made by build(tmp) in a
+    temporary folder first and kept alone (no objects): concurrent callers never see
+    half a build, and a second call finds it."""
+    dest = builds_dir() / name
+    if (dest / product).is_file():
+        return CachedBuild(dest / product, False, 0.0)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    try:
+        start = time.perf_counter()
+        built = Path(build(tmp / "work"))
+        seconds = time.perf_counter() - start
+        keep = tmp / "result"
+        keep.mkdir()
+        shutil.copy2(built, keep / product)
+        try:
+            os.replace(keep, dest)
+        except OSError:
+            if not (dest / product).is_file():   # lost no race: a real error
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return CachedBuild(dest / product, True, seconds)
+
+
+def _natmod_name(arch: str, tree: Path) -> str:
+    cross = arch == "xtensawin" and shutil.which("xtensa-esp32-elf-gcc") is None
+    return f"natmod-{arch}-{build_key(tree, 'natmod', arch, cross)}"
+
+
+def _unix_port_name(tree: Path) -> str:
+    return f"unix-port-{build_key(tree, 'unix', UNIX_PORT_OPTIONS)}"
+
+
+def natmod_cache_dir(arch: str = "x64", tree: Optional[Path] = None) -> Path:
+    """The folder cached_natmod(arch) keeps its _ftervit.mpy in (it may not exist yet)."""
+    return builds_dir() / _natmod_name(arch, tree or micropython_tree())
+
+
+def unix_port_cache_dir(tree: Optional[Path] = None) -> Path:
+    """The folder cached_unix_port() keeps its executable in (it may not exist yet)."""
+    return builds_dir() / _unix_port_name(tree or micropython_tree())
+
+
+def cached_natmod(arch: str = "x64", tree: Optional[Path] = None, progress=None,
+                  timeout: int = 600) -> CachedBuild:
+    """_ftervit.mpy for `arch`, from the cache or built into it."""
+    tree = tree or micropython_tree()
+    return _cached(_natmod_name(arch, tree), "_ftervit.mpy",
+                   lambda out: build_natmod(arch, out, tree, timeout, progress).mpy)
+
+
+def cached_unix_port(tree: Optional[Path] = None, jobs: int = 2, progress=None,
+                     timeout: int = 600) -> CachedBuild:
+    """The unix port with _ftervit compiled in, from the cache or built into it."""
+    tree = tree or micropython_tree()
+    return _cached(_unix_port_name(tree), "micropython-ftervit",
+                   lambda out: build_unix_port(out, tree, jobs, timeout, progress)[0])
 
 
 def mpy_header(path) -> dict:
