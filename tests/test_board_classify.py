@@ -62,3 +62,21 @@ def test_a_bad_frame_is_one_error_and_the_next_request_is_answered(link):
     ok = link.request("classify", data=bytes(240 * 240 * 2), width=240, height=240,
                       fmt="RGB565")
     assert len(ok["logits"]) == 10
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS.values()))
+def test_remote_classify_command_gives_the_host_top5(link, fmt, tmp_path, capsys):
+    import json
+
+    from ftervit.cli import main
+    from ftervit.commands.remote import camera_frame as host_frame
+    from ftervit.reference import topk
+    sample = sorted((ROOT / "models" / "fmnist_samples").glob("*.png"))[0]
+    assert main(["remote", "classify", "--port", link.name, "--frame", f"240x240:{fmt}",
+                 "--json", str(sample)]) == 0
+    answer = json.loads(capsys.readouterr().out.splitlines()[-1])
+    ftv = read_ftv(MODEL)
+    want = forward(integer_model(ftv), frame_to_image(host_frame(sample, 240, 240, fmt),
+                                                      240, 240, fmt, 28, 1))
+    assert answer["logits"] == [int(v) for v in want]
+    assert [label for label, _ in answer["top"]] == [ftv.labels[i] for i in topk(want, 5)]
