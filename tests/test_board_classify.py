@@ -80,3 +80,16 @@ def test_remote_classify_command_gives_the_host_top5(link, fmt, tmp_path, capsys
                                                       240, 240, fmt, 28, 1))
     assert answer["logits"] == [int(v) for v in want]
     assert [label for label, _ in answer["top"]] == [ftv.labels[i] for i in topk(want, 5)]
+
+
+def test_run_backend_board_passes_the_golden_vector_and_matches_numpy(link, capsys):
+    from ftervit.cli import main
+    sample = str(sorted((ROOT / "models" / "fmnist_samples").glob("*.png"))[0])
+    assert main(["run", str(MODEL), sample, "--selftest", "--backend", "board",
+                 "--port", link.name]) == 0
+    board = capsys.readouterr().out
+    assert "golden vector (board): PASS" in board
+    assert main(["run", str(MODEL), sample]) == 0
+    numpy_out = capsys.readouterr().out
+    strip = lambda out: [l for l in out.splitlines() if l.startswith("  ")]
+    assert strip(board) == strip(numpy_out)
