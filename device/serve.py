@@ -27,7 +27,9 @@ MAGIC = b"FTVL"
 PROTOCOL_VERSION = 1
 HEADER = "<4sBBHIII"
 HEADER_SIZE = 20
-MAX_PAYLOAD = 64 * 1024 + 4096   # the receive buffer: one chunk of file data plus its JSON
+# the receive buffer: a 240x240 RGB888 camera frame (the largest classify request) plus its
+# JSON; it also holds one chunk of file data
+MAX_PAYLOAD = 240 * 240 * 3 + 4096
 MAX_ARGS = 4096                  # the JSON line at the start of a payload
 STALL_MS = 1000                  # a frame whose bytes stop for this long is dropped
 BLOCK = 256                      # bytes read at a time once poll says some have come
@@ -176,6 +178,8 @@ class Server:
         self.link = link
         self.writing = None   # (part path, open file, bytes in it)
         self.running = True
+        self.model = None
+        self.model_path = None
 
     def cmd_info(self, args, data):
         try:
@@ -249,6 +253,27 @@ class Server:
         import ftervit
         model = ftervit.load(path=args["path"], selftest=True)
         return {"passed": True, "labels": len(model.labels or ()), "memory": model.memory}
+
+    def cmd_classify(self, args, data):
+        # one camera frame (the payload's data, as the driver delivers it) through the
+        # device package: Model.classify, the same C frame path as classify.py
+        model = self.model_at(args.get("path", "model.ftv"))
+        topk = int(args.get("topk", 5))
+        start = time.ticks_us()
+        top = model.classify(data, args["width"], args["height"], args["fmt"], topk)
+        took = time.ticks_diff(time.ticks_us(), start) / 1000
+        return {"top": [[label, logit] for label, logit in top],
+                "logits": list(model.logits), "classify_ms": took}
+
+    def model_at(self, path):
+        # loaded (and self-tested) once per path; later requests reuse its buffers
+        if self.model is None or self.model_path != path:
+            import ftervit
+            self.model = None
+            gc.collect()
+            self.model = ftervit.load(path=path, selftest=True)
+            self.model_path = path
+        return self.model
 
     def cmd_quit(self, args, data):
         self.running = False

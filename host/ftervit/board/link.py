@@ -20,7 +20,7 @@ from .protocol import HEADER, ProtocolError, decode_answer, encode_frame
 
 DEFAULT_TIMEOUT = 5.0
 BOARD_STALL_S = 1.0            # device/serve.py STALL_MS
-BOARD_RECEIVE_BUFFER = 69632   # device/serve.py MAX_PAYLOAD, until the board's info says
+BOARD_RECEIVE_BUFFER = 176896  # device/serve.py MAX_PAYLOAD, until the board's info says
 HELLO_TIMEOUT = 2.0
 
 

@@ -14,8 +14,10 @@ def register(sub):
     p.add_argument("image", nargs="?",
                    help="image file (PNG, JPEG, ...), or a raw frame file with --frame")
     p.add_argument("--topk", type=int, default=5, help="classes to print (default: 5)")
-    p.add_argument("--backend", choices=("numpy", "c"), default="numpy",
-                   help="numpy reference (default) or the C kernels through cffi")
+    p.add_argument("--backend", choices=("numpy", "c", "board"), default="numpy",
+                   help="numpy reference (default), the C kernels through cffi, or the board "
+                        "(device/serve.py on --port)")
+    p.add_argument("--port", help="the board's serial port, for --backend board")
     p.add_argument("--fit", action="store_true",
                    help="centre-crop, resize and convert the image to the model's input")
     p.add_argument("--frame", metavar="WxH:FORMAT",
@@ -28,18 +30,46 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def load_runtime(path, backend: str):
+def load_runtime(path, backend: str, port=None):
     """(FtvModel, forward(image) -> int32 logits) for a backend."""
     from ..ftv import read_ftv
     from ..reference import integer_model
     from ..reference import forward
     ftv = read_ftv(path)
+    if backend == "board":
+        return ftv, board_forward(path, ftv, port)
     if backend == "c":
         from .. import cbackend
         cmodel = cbackend.load(ftv)
         return ftv, cmodel.forward
     imodel = integer_model(ftv)
     return ftv, lambda image: forward(imodel, image)
+
+
+def board_forward(path, ftv, port):
+    """forward(image) on the board: the same model file is copied there first (nothing is
+    sent if its SHA-256 already matches), then each model input goes as a frame of the
+    model's own size (GRAYSCALE or RGB_PPM), which the frame kernel passes through as is."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..board.link import BoardLink
+    from ..board.transfer import put_file
+    from ..cli import CommandError
+    if not port:
+        raise CommandError("--backend board needs --port PORT (device/serve.py running there)")
+    link = BoardLink.open(port, timeout=60.0)
+    put_file(link, Path(path).read_bytes(), "model.ftv")
+    size, chans = ftv.geometry.img_size, ftv.geometry.in_chans
+    fmt = "GRAYSCALE" if chans == 1 else "RGB_PPM"
+
+    def forward(image):
+        data = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
+        answer = link.request("classify", data=data, path="model.ftv", width=size,
+                              height=size, fmt=fmt, topk=1)
+        return np.asarray(answer["logits"], dtype=np.int32)
+    return forward
 
 
 def frame_image(path, spec: str, backend: str, img_size: int, in_chans: int):
@@ -59,7 +89,7 @@ def run(args) -> int:
     from ..reference import passes_golden
     from ..reference import logits_to_float, topk
 
-    ftv, forward = load_runtime(args.model, args.backend)
+    ftv, forward = load_runtime(args.model, args.backend, args.port)
     g = ftv.geometry
     if args.selftest:
         if ftv.golden is None:
@@ -78,7 +108,8 @@ def run(args) -> int:
         raise CommandError("--fit is for image files; a --frame is always fitted by the "
                            "board's frame arithmetic")
     if args.frame is not None:
-        image = frame_image(args.image, args.frame, args.backend, g.img_size, g.in_chans)
+        image = frame_image(args.image, args.frame, "c" if args.backend == "c" else "numpy",
+                            g.img_size, g.in_chans)
     else:
         image = load_image(args.image, g.img_size, g.in_chans, fit=args.fit)
     start = time.perf_counter()
