@@ -34,8 +34,8 @@ from ftervit.pack import pack_model
 
 from test_ftv_format import set_config
 
-COMMANDS = ("check", "demo", "deploy", "distill", "eval", "inspect", "pack", "recover", "run",
-            "train")
+COMMANDS = ("check", "demo", "deploy", "distill", "eval", "inspect", "pack", "recover", "remote",
+            "run", "train")
 # root ignores permission bits (CAP_DAC_OVERRIDE): a root test run drops that capability
 # for the read-only rows, staying root, so the interpreter under /root stays readable
 AS_UNPRIVILEGED = ("setpriv", "--inh-caps=-dac_override,-dac_read_search",
@@ -170,6 +170,14 @@ ROWS = [
     Row("deploy-firmware-folder", ["deploy", "--port", "/dev/null", "--dry-run", "{ftv}",
                                    "--firmware", "{dir}"],
         names="{dir}", expect=["is a folder", "expected a MicroPython firmware"]),
+    Row("remote-classify-image-missing",
+        ["remote", "classify", "--port", "/dev/null", "{dir}/missing.png"],
+        names="{dir}/missing.png", expect=["not found", IMAGE]),
+    Row("remote-classify-image-folder", ["remote", "classify", "--port", "/dev/null", "{dir}"],
+        names="{dir}", expect=["is a folder", IMAGE]),
+    Row("remote-classify-image-text",
+        ["remote", "classify", "--port", "/dev/null", "{dir}/text.png"],
+        names="{dir}/text.png", expect=["not a readable image", "expected PNG, JPEG"]),
     Row("pack-golden-image-folder", ["pack", "{ckpt}", "--golden-image", "{dir}"],
         names="{dir}", expect=["is a folder", IMAGE]),
 ]

@@ -34,7 +34,7 @@ def test_dry_run_without_firmware_flashes_nothing(capsys):
 
 @pytest.mark.parametrize("argv, what", [
     (["--erase"], "--erase needs --firmware"),
-    (["--firmware", "missing.bin"], "--firmware missing.bin: no such file"),
+    (["--firmware", "missing.bin"], "missing.bin: not found, expected a MicroPython firmware"),
 ])
 def test_bad_options_are_one_line_errors(argv, what, capsys):
     assert main(["deploy", "--port", "/dev/null", str(MODEL), "--dry-run", *argv]) == 2
@@ -44,7 +44,7 @@ def test_bad_options_are_one_line_errors(argv, what, capsys):
 
 def test_missing_model_is_one_line_error(tmp_path, capsys):
     assert main(["deploy", "--port", "/dev/null", str(tmp_path / "m.ftv"), "--dry-run"]) == 2
-    assert "no such model file" in capsys.readouterr().err
+    assert "m.ftv: not found, expected a .ftv model file" in capsys.readouterr().err
 
 
 def test_firmware_offset_comes_from_esptools_chip_definitions():

@@ -10,8 +10,9 @@ the board prints are kept in `console`.
 Recovery.  The board reads a frame in blocks and can only notice a stall between
 blocks (MicroPython cannot ask how many bytes are waiting), so a frame cut inside a
 block leaves it waiting for the rest.  After any link error the next request is
-therefore preceded by a resync: zero bytes enough to complete the largest payload
-the board takes, which it refuses (CRC) and then skips, looking for a magic.
+therefore preceded by a resync: zero bytes enough to complete the frame sent last
+(the board cannot be reading a longer one), which it refuses (CRC) and then skips,
+looking for a magic.
 """
 import time
 from typing import List, Optional
@@ -46,6 +47,7 @@ class BoardLink:
         self._next_id = 1
         self._needs_resync = False
         self.board_buffer = BOARD_RECEIVE_BUFFER
+        self._last_frame = BOARD_RECEIVE_BUFFER + HEADER.size  # unknown: the largest
 
     @classmethod
     def open(cls, device: str, baudrate: int = 115200, timeout: float = DEFAULT_TIMEOUT):
@@ -98,6 +100,7 @@ class BoardLink:
         request `rid`, ok or not; LinkError if none came within `timeout` seconds."""
         if self._needs_resync:
             self.resync()
+        self._last_frame = _frame_extent(frame)
         try:
             self.port.write(frame)
         except OSError as exc:
@@ -108,7 +111,7 @@ class BoardLink:
     def resync(self) -> None:
         """Bring the board back to waiting for a header, dropping whatever it was reading."""
         try:
-            self.port.write(bytes(self.board_buffer + HEADER.size))
+            self.port.write(bytes(min(self._last_frame, self.board_buffer) + HEADER.size))
         except OSError as exc:
             raise LinkError(f"{self.name}: resync failed: {exc}") from None
         deadline = time.monotonic() + BOARD_STALL_S + 0.5
@@ -146,3 +149,11 @@ class BoardLink:
 
 
 __all__ = ["BoardLink", "BoardError", "LinkError", "ProtocolError"]
+
+
+def _frame_extent(frame: bytes) -> int:
+    """Header plus the payload length the header declares: the most bytes the board may
+    still wait for after this frame, even one cut short (larger than it takes: its buffer)."""
+    if len(frame) < HEADER.size:
+        return HEADER.size
+    return HEADER.size + HEADER.unpack_from(frame)[4]
