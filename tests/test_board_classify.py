@@ -93,3 +93,17 @@ def test_run_backend_board_passes_the_golden_vector_and_matches_numpy(link, caps
     numpy_out = capsys.readouterr().out
     strip = lambda out: [l for l in out.splitlines() if l.startswith("  ")]
     assert strip(board) == strip(numpy_out)
+
+
+def test_check_backend_board_agrees_with_numpy(link, capsys):
+    from ftervit.cli import main
+    checkpoint = str(ROOT / "models" / "fmnist_ftervit_micro.pt")
+    common = ["check", checkpoint, str(MODEL), "--limit", "30"]
+    assert main(common + ["--backend", "board", "--port", link.name]) == 0
+    board = capsys.readouterr().out
+    assert main(common + ["--backend", "numpy"]) == 0
+    numpy_out = capsys.readouterr().out
+    figures = lambda out: [l for l in out.splitlines()[1:] if l.strip()]
+    assert "board backend" in board and figures(board) == figures(numpy_out)
+    assert main(common + ["--backend", "board"]) == 2     # no --port: one clear error
+    assert "--backend board needs --port" in capsys.readouterr().err

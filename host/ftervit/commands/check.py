@@ -12,8 +12,10 @@ def register(sub):
                    help="idx folder, ImageFolder root, or 'fashion-mnist' (default)")
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--limit", type=int, default=0, help="first N images only (0: all)")
-    p.add_argument("--backend", choices=("auto", "c", "numpy"), default="auto",
-                   help="integer runtime: C kernels if they build (auto), or numpy")
+    p.add_argument("--backend", choices=("auto", "c", "numpy", "board"), default="auto",
+                   help="integer runtime: C kernels if they build (auto), numpy, or the board "
+                        "(device/serve.py on --port)")
+    p.add_argument("--port", help="the board's serial port, for --backend board")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     p.set_defaults(func=run)
 
@@ -21,8 +23,11 @@ def register(sub):
 def run(args) -> int:
     from ..files import check_output_path, expect_checkpoint, write_text_atomic
     from ..ftv import read_ftv
+    from ..cli import CommandError
     expect_checkpoint(args.checkpoint)  # wrong paths fail before torch is imported
     read_ftv(args.model)
+    if (args.backend == "board") != bool(args.port):
+        raise CommandError("--backend board needs --port PORT, and --port only goes with it")
     if args.json:
         check_output_path(args.json)
 
@@ -30,7 +35,6 @@ def run(args) -> int:
 
     from .. import faithfulness
     from ..checkpoint import load_model
-    from ..cli import CommandError
     from ..reference import passes_golden
     from .run import load_runtime
 
@@ -39,7 +43,7 @@ def run(args) -> int:
     if backend == "auto":
         from .. import cbackend
         backend = "c" if cbackend.available() else "numpy"
-    ftv, forward = load_runtime(args.model, backend)
+    ftv, forward = load_runtime(args.model, backend, args.port)
     g = ftv.geometry
     if (meta["img_size"], meta["in_chans"], meta["num_classes"]) != \
             (g.img_size, g.in_chans, g.num_classes):
