@@ -89,6 +89,7 @@ typedef struct {
     uint64_t len;
     int32_t cfg[FTV_BIND_CONFIG_COUNT];
     uint64_t end;
+    int32_t capacity;           /* blocks the caller's ftv_bound_t has room for */
 } walk_t;
 
 static uint32_t rd16(const uint8_t *p)
@@ -402,13 +403,13 @@ static int place(ftv_bound_t *out, walk_t *w, uint64_t offset, uint64_t length, 
     return FTV_OK;
 }
 
-/* Points the plan entry's destination at p (blocks past FTV_BIND_MAX_DEPTH
+/* Points the plan entry's destination at p (blocks past the caller's room
  * are checked, not stored: the runtime limit refuses them later). */
-static void store(ftv_bound_t *out, const plan_entry_t *e, int64_t block, const uint8_t *p,
-                  int32_t frac)
+static void store(ftv_bound_t *out, const walk_t *w, const plan_entry_t *e, int64_t block,
+                  const uint8_t *p, int32_t frac)
 {
     uint8_t *base;
-    if (block >= FTV_BIND_MAX_DEPTH)
+    if (block >= w->capacity)
         return;
     base = block >= 0 ? (uint8_t *)&out->blocks[block] : (uint8_t *)&out->model;
     if (e->to == TO_LINEAR) {
@@ -464,7 +465,7 @@ static int check_entry(ftv_bound_t *out, walk_t *w, int32_t index)
     rc = place(out, w, offset, length, index);
     if (rc != FTV_OK)
         return rc;
-    store(out, e, block, w->file + offset, frac);
+    store(out, w, e, block, w->file + offset, frac);
     return FTV_OK;
 }
 
@@ -637,7 +638,7 @@ static int check_runtime(ftv_bound_t *out, const walk_t *w)
         return fail(out, FTV_BIND_ERR_ARITH_VERSION, CFG_ARITH);
     if (c[CFG_RESIDUAL] != FTV_FRAC_BITS)
         return fail(out, FTV_BIND_ERR_RESIDUAL_FRAC, CFG_RESIDUAL);
-    if (c[CFG_DEPTH] > FTV_BIND_MAX_DEPTH)
+    if (c[CFG_DEPTH] > w->capacity)
         return fail(out, FTV_BIND_ERR_DEPTH, CFG_DEPTH);
     g->img_size = c[CFG_IMG];
     g->patch_size = c[CFG_PATCH];
@@ -696,11 +697,20 @@ static int walk(ftv_bound_t *out, walk_t *w, uint32_t flags)
 
 int ftv_bind(ftv_bound_t *out, const uint8_t *file, size_t file_len, uint32_t flags)
 {
+    return ftv_bind_sized(out, sizeof *out, file, file_len, flags);
+}
+
+int ftv_bind_sized(ftv_bound_t *out, size_t out_bytes, const uint8_t *file, size_t file_len,
+                   uint32_t flags)
+{
     walk_t w;
     int rc;
-    if (!out)
+    size_t room;
+    if (!out || out_bytes < FTV_BOUND_BYTES(0))
         return FTV_BIND_ERR_ARG;
-    memset(out, 0, sizeof *out);
+    /* only the first out_bytes are ours: never touch *out as a whole */
+    room = (out_bytes - FTV_BOUND_BYTES(0)) / sizeof(ftv_block_t);
+    memset(out, 0, FTV_BOUND_BYTES(0));
     out->error_index = FTV_BIND_AT_NONE;
     if (!file || (uintptr_t)file % 4 != 0)
         return FTV_BIND_ERR_ARG;
@@ -709,10 +719,12 @@ int ftv_bind(ftv_bound_t *out, const uint8_t *file, size_t file_len, uint32_t fl
     memset(&w, 0, sizeof w);
     w.file = file;
     w.len = file_len;
+    w.capacity = room < FTV_BIND_MAX_DEPTH ? (int32_t)room : FTV_BIND_MAX_DEPTH;
+    memset(out->blocks, 0, (size_t)w.capacity * sizeof(ftv_block_t));
     rc = walk(out, &w, flags);
     if (rc != FTV_OK) {
         int32_t index = out->error_index;
-        memset(out, 0, sizeof *out);        /* no half-bound model */
+        memset(out, 0, FTV_BOUND_BYTES(w.capacity));     /* no half-bound model */
         out->error_index = index;
         return rc;
     }
@@ -775,7 +787,8 @@ const char *ftv_bind_strerror(int code)
     case FTV_BIND_ERR_RESIDUAL_FRAC:
         return "config.residual_frac_bits: this runtime implements x12 activations (12)";
     case FTV_BIND_ERR_DEPTH:
-        return "config.depth: more encoder blocks than FTV_BIND_MAX_DEPTH (32)";
+        return "config.depth: more encoder blocks than the runtime has room for "
+               "(FTV_BIND_MAX_DEPTH is 32)";
     case FTV_BIND_ERR_GEOMETRY:
         return "geometry: beyond the runtime's limits (tokens, widths, buffer sizes)";
     default: return "unknown ftv_bind error code";

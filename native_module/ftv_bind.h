@@ -93,12 +93,11 @@
 /* the runtime's limits, after every format check */
 #define FTV_BIND_ERR_ARITH_VERSION  (-135)  /* not FTV_ARITH_VERSION */
 #define FTV_BIND_ERR_RESIDUAL_FRAC  (-136)  /* residual_frac_bits not 12 */
-#define FTV_BIND_ERR_DEPTH          (-137)  /* depth > FTV_BIND_MAX_DEPTH */
+#define FTV_BIND_ERR_DEPTH          (-137)  /* more blocks than out has room for */
 #define FTV_BIND_ERR_GEOMETRY       (-138)  /* ftv_check_geometry refused it */
 
 typedef struct {
     ftv_model_t model;                     /* model.blocks points at blocks[] */
-    ftv_block_t blocks[FTV_BIND_MAX_DEPTH];
     const uint8_t *labels;                 /* UTF-8, '\n'-separated; NULL if none */
     uint32_t labels_len;                   /* 0 if none */
     const uint8_t *golden_image;           /* raw golden input (HWC), NULL if none or seeded */
@@ -106,11 +105,24 @@ typedef struct {
     uint32_t golden_seed;                  /* xorshift32 seed of a seeded golden input, else 0 */
     size_t scratch_bytes;                  /* ftv_scratch_bytes(&model.geometry) */
     int32_t error_index;                   /* where the error is: FTV_BIND_AT_* or an index */
+    ftv_block_t blocks[FTV_BIND_MAX_DEPTH];   /* last: a caller may allocate fewer */
 } ftv_bound_t;
+
+/* Bytes of an ftv_bound_t with room for `depth` blocks: what a caller short of
+ * RAM allocates for ftv_bind_sized (the full struct holds FTV_BIND_MAX_DEPTH). */
+#define FTV_BOUND_BYTES(depth) \
+    (offsetof(ftv_bound_t, blocks) + (size_t)(depth) * sizeof(ftv_block_t))
 
 /* Check `file` (file_len bytes, a whole .ftv) and fill `out`; `flags`:
  * FTV_BIND_CHECK_* bits.  Returns FTV_OK or an FTV_BIND_ERR_* code. */
 int ftv_bind(ftv_bound_t *out, const uint8_t *file, size_t file_len, uint32_t flags);
+
+/* ftv_bind into the first out_bytes of `out` only: room for
+ * (out_bytes - FTV_BOUND_BYTES(0)) / sizeof(ftv_block_t) blocks, at most
+ * FTV_BIND_MAX_DEPTH; a deeper model is FTV_BIND_ERR_DEPTH.  Bytes past
+ * out_bytes are never read or written. */
+int ftv_bind_sized(ftv_bound_t *out, size_t out_bytes, const uint8_t *file, size_t file_len,
+                   uint32_t flags);
 
 /* A one-line description of a return code, starting with the field it is
  * about (static text; the caller adds the config field or tensor named by

@@ -29,6 +29,28 @@ def pointers(ffi, bound):
     return [int(ffi.cast("uintptr_t", p)) for p in out]
 
 
+def bound_bytes(ffi, room: int) -> int:
+    """FTV_BOUND_BYTES(room): an ftv_bound_t with room for `room` blocks."""
+    return ffi.offsetof("ftv_bound_t", "blocks") + room * ffi.sizeof("ftv_block_t")
+
+
+def check_sized(ffi, lib, data, base, rc_full, full, room):
+    """ftv_bind_sized into a buffer of exactly FTV_BOUND_BYTES(room) (ASan guards its
+    end) answers as ftv_bind does, or FTV_BIND_ERR_DEPTH for a model deeper than room."""
+    out = np.empty(bound_bytes(ffi, room), np.uint8)
+    sized = ffi.cast("ftv_bound_t *", out.ctypes.data)
+    rc = lib.ftv_bind_sized(sized, out.nbytes, ffi.cast("uint8_t *", base), len(data),
+                            lib.FTV_BIND_CHECK_ALL)
+    depth = full.model.geometry.depth if rc_full == lib.FTV_OK else None
+    if rc_full == lib.FTV_OK and depth > room:
+        assert rc == lib.FTV_BIND_ERR_DEPTH, (rc, depth, room)
+    elif rc != rc_full:
+        assert rc == lib.FTV_BIND_ERR_DEPTH and rc_full in (
+            lib.FTV_BIND_ERR_DEPTH, lib.FTV_BIND_ERR_GEOMETRY), (rc, rc_full, room)
+    elif rc == lib.FTV_OK:
+        assert pointers(ffi, sized) == pointers(ffi, full)
+
+
 def run(count: int, seed: int) -> str:
     module = load_extension()
     ffi, lib = module.ffi, module.lib
@@ -41,6 +63,7 @@ def run(count: int, seed: int) -> str:
         assert base % 16 == 0, "numpy gave an unaligned buffer"
         bound = ffi.new("ftv_bound_t *")
         rc = lib.ftv_bind(bound, ffi.cast("uint8_t *", base), len(data), lib.FTV_BIND_CHECK_ALL)
+        check_sized(ffi, lib, data, base, rc, bound, int(rng.integers(0, 4)))
         if rc != lib.FTV_OK:
             refused += 1
             assert rc < 0 and ffi.string(lib.ftv_bind_strerror(rc)), rc

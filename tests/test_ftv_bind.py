@@ -146,6 +146,35 @@ def test_bind_refuses_bad_arguments(module):
         assert ffi.string(lib.ftv_bind_strerror(code)) != b"unknown ftv_bind error code"
 
 
+def test_bind_sized_uses_only_the_room_it_is_given(module):
+    """ftv_bind_sized into FTV_BOUND_BYTES(room) bytes: the same model as ftv_bind when
+    the blocks fit, FTV_BIND_ERR_DEPTH when they do not, and never a byte past its room
+    (guard bytes stay as they were)."""
+    from ftv_bind_fuzz import bound_bytes, pointers
+    ffi, lib = module.ffi, module.lib
+    data = base_files()[0]                   # a 2-block model
+    buf = np.frombuffer(data, np.uint8).copy()
+    file = ffi.cast("uint8_t *", buf.ctypes.data)
+    full = ffi.new("ftv_bound_t *")
+    assert lib.ftv_bind(full, file, len(data), lib.FTV_BIND_CHECK_ALL) == lib.FTV_OK
+    depth = full.model.geometry.depth
+    guard = 64
+    for room, want in [(depth, lib.FTV_OK), (depth + 1, lib.FTV_OK),
+                       (depth - 1, lib.FTV_BIND_ERR_DEPTH), (0, lib.FTV_BIND_ERR_DEPTH)]:
+        mem = np.full(bound_bytes(ffi, room) + guard, 0xA5, np.uint8)
+        out = ffi.cast("ftv_bound_t *", mem.ctypes.data)
+        rc = lib.ftv_bind_sized(out, bound_bytes(ffi, room), file, len(data),
+                                lib.FTV_BIND_CHECK_ALL)
+        assert rc == want, (room, rc)
+        assert (mem[-guard:] == 0xA5).all(), f"room {room}: wrote past its bytes"
+        if rc == lib.FTV_OK:
+            assert pointers(ffi, out) == pointers(ffi, full)
+            assert out.scratch_bytes == full.scratch_bytes
+    short = ffi.new("char[]", bound_bytes(ffi, 0) - 1)
+    assert lib.ftv_bind_sized(ffi.cast("ftv_bound_t *", short), len(short), file, len(data),
+                              0) == lib.FTV_BIND_ERR_ARG
+
+
 def test_c_backend_refusals(module, tmp_path):
     from ftervit.cbackend import CModel, load
     from ftervit.deploy_plan import Geometry

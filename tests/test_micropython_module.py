@@ -145,7 +145,11 @@ REFUSALS = {
                                         "(tensor patch_embed.proj.weight)"),
     "bind-config-named": ("ValueError", "model: config: value out of its bounds "
                                         "(config field img_size)"),
-    "bind-ctx-length": ("ValueError", "ctx: expected bytearray(CTX_SIZE) of {ctx} bytes, got 10"),
+    "bind-ctx-length": ("ValueError", "ctx: expected bytearray(ctx_size(depth)), at most "
+                                      "CTX_SIZE = {ctx} bytes, got 10"),
+    "bind-ctx-depth": ("ValueError", "ctx: expected bytearray(ctx_size(depth)) for the "
+                                     "model's depth: {ctx_depth} bytes, got {ctx_less}"),
+    "ctx-size-depth": ("ValueError", "depth: expected 0 to 32 encoder blocks, got 33"),
     "bind-ctx-readonly": ("TypeError", "ctx: expected a writable byte buffer"),
     "forward-unbound": ("ValueError", "ctx: expected a context bound to a model"),
     "forward-other-model": ("ValueError", "model: expected the buffer ctx was bound to"),
@@ -172,15 +176,21 @@ def test_every_refusal_names_its_argument_and_the_module_stays_usable(runtime, t
     image = ftv.golden_input()
     lines = run_check(runtime, SHIPPED, [image], tmp_path, bad=True)
     ctx_size = int(lines[0].split()[4])
+    _, ctx_less, ctx_depth = (int(v) for v in _line(lines, "ctx")[1:])
     refused = {ln.split()[1]: ln.split(" ", 2)[2] for ln in lines if ln.startswith("refused ")}
     assert set(refused) == set(REFUSALS)
     for name, (kind, start) in REFUSALS.items():
-        assert refused[name].startswith(f"{kind}: {start.format(ctx=ctx_size)}"), \
-            (name, refused[name])
+        text = start.format(ctx=ctx_size, ctx_depth=ctx_depth, ctx_less=ctx_less)
+        assert refused[name].startswith(f"{kind}: {text}"), (name, refused[name])
     want = ftv.golden.logits
     for tag in ("logits", "as-bytearray", "as-memoryview-B", "as-memoryview-b", "after"):
         assert np.array_equal(logits_lines(lines, tag)[0], want), tag
     assert "frame-identity True" in lines
+
+
+def _line(lines, tag):
+    """The words of the first line starting with `tag`."""
+    return next(ln.split() for ln in lines if ln.split()[0] == tag)
 
 
 def test_both_builds_report_the_versions_they_implement(runtime, tmp_path):
@@ -190,6 +200,12 @@ def test_both_builds_report_the_versions_they_implement(runtime, tmp_path):
     _, version, fmt, arith, ctx_size, grey, rgb565, rgb888 = lines[0].split()
     assert (int(fmt), int(arith)) == (FORMAT_VERSION, ARITH_VERSION)
     assert int(version) >= 1 and int(ctx_size) > 0
+    # a context holds the model's blocks only: CTX_SIZE is the one for 32 of them
+    depth = read_ftv(SHIPPED).geometry.depth
+    ctx0, ctx_less, ctx_depth = (int(v) for v in _line(lines, "ctx")[1:])
+    block = ctx_depth - ctx_less
+    assert block > 0 and ctx0 + 32 * block == int(ctx_size)
+    assert ctx0 + depth * block == ctx_depth < int(ctx_size) // 4
     assert (int(grey), int(rgb565), int(rgb888)) == (1, 2, 3)
 
 

@@ -24,7 +24,7 @@ def load(path=DEFAULT_MODEL, selftest=True):
     heap_free_before = gc.mem_free()
     buf, header, config, crc_checked = read_model(path)
     check_arith_version(config, native.ARITH_VERSION)
-    model = Model(native, buf, header, not crc_checked, heap_free_before)
+    model = Model(native, buf, header, config, not crc_checked, heap_free_before)
     if selftest:
         model.selftest()
     return model

@@ -20,10 +20,11 @@ GOLDEN_RAW, GOLDEN_XORSHIFT32 = 0, 1
 class Model:
     """Run a bound `.ftv` model on images and camera frames."""
 
-    def __init__(self, native, buf, header, check_crc, heap_free_before):
+    def __init__(self, native, buf, header, config, check_crc, heap_free_before):
         self._native = native
         self._file = buf
-        self._ctx = _allocate("ctx", native.CTX_SIZE)
+        ctx_bytes = native.ctx_size(config["depth"])    # room for this model's blocks only
+        self._ctx = _allocate("ctx", ctx_bytes)
         (self.img_size, self.in_chans, self.num_classes, image_bytes,
          scratch_bytes) = native.bind(buf, self._ctx, check_crc)
         self._header = header
@@ -34,7 +35,7 @@ class Model:
         self.labels = _labels(buf, header, self.num_classes)
         gc.collect()
         self.memory = {"file": len(buf), "scratch": scratch_bytes, "image": image_bytes,
-                       "logits": 4 * self.num_classes, "ctx": native.CTX_SIZE,
+                       "logits": 4 * self.num_classes, "ctx": ctx_bytes,
                        "heap_free_before": heap_free_before, "heap_free_after": gc.mem_free()}
 
     def forward(self, image):

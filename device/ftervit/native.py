@@ -6,7 +6,7 @@ so it is refused with a message naming both versions.
 """
 from .header import ARITH_VERSION, FORMAT_VERSION
 
-NATIVE_VERSION = 1     # the _ftervit.VERSION this package is written against
+NATIVE_VERSION = 2     # the _ftervit.VERSION this package is written against (2: ctx_size)
 
 
 def load_native():

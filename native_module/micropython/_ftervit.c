@@ -11,7 +11,8 @@
  * The Python API (the device package device/ftervit/ wraps it):
  *   VERSION, FORMAT_VERSION, ARITH_VERSION      ints
  *   GRAYSCALE, RGB565, RGB888, RGB_PPM          frame formats (ftv_frame.h)
- *   CTX_SIZE                                    bytes of a context
+ *   CTX_SIZE                                    bytes of a context for any model
+ *   ctx_size(depth) -> int                      bytes of one for `depth` blocks
  *   bind(model, ctx, check_crc) -> (img_size, in_chans, num_classes,
  *                                   image_bytes, scratch_bytes)
  *   forward(ctx, model, image, scratch, logits) -> None
@@ -23,9 +24,11 @@
  * ValueError (wrong length, value or state) whose text starts with the
  * argument's name and says what was expected.
  *
- * ctx is a bytearray(CTX_SIZE) that bind fills: the model's tensor pointers
- * (into the model buffer, used in place) and the model buffer's address and
- * length, so forward refuses any other model buffer.  Treat it as opaque.
+ * ctx is a bytearray(ctx_size(depth)) (or CTX_SIZE) that bind fills: the
+ * model's tensor pointers (into the model buffer, used in place) and the model
+ * buffer's address and length, so forward refuses any other model buffer.
+ * Treat it as opaque.  Sized by depth, a 4-block model's context is about
+ * 1 KB instead of 6 KB: RAM the board keeps for the weights.
  */
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
@@ -38,7 +41,7 @@
 #include "ftv_frame.h"
 
 /* The module's own version: the device package refuses a module of another. */
-#define FTERVIT_VERSION 1
+#define FTERVIT_VERSION 2           /* 2: contexts sized by depth, ctx_size() */
 
 #define CTX_MAGIC 0x31565446u       /* "FTV1": set once bind succeeded */
 
@@ -48,8 +51,10 @@ typedef struct {
     size_t file_len;
     size_t image_bytes;             /* img_size^2 * in_chans */
     size_t scratch_min;             /* the least scratch ftv_forward accepts */
-    ftv_bound_t bound;
+    ftv_bound_t bound;              /* last: a context may hold fewer blocks */
 } ftervit_ctx_t;
+
+#define CTX_BYTES(depth) (offsetof(ftervit_ctx_t, bound) + FTV_BOUND_BYTES(depth))
 
 /* ------------------------------------------------------------ messages */
 
@@ -169,21 +174,25 @@ static void check_apart(const mp_buffer_info_t *out, const char *out_name,
 
 /* ------------------------------------------------------------ context */
 
-static ftervit_ctx_t *ctx_buffer(mp_obj_t obj)
+/* The context buffer; *len (if given) its bytes, between CTX_BYTES(0) and CTX_SIZE. */
+static ftervit_ctx_t *ctx_buffer(mp_obj_t obj, size_t *len)
 {
     mp_buffer_info_t buf;
     byte_buffer(obj, "ctx", &buf, MP_BUFFER_WRITE);
-    if (buf.len != sizeof(ftervit_ctx_t))
-        raise_count("ctx", "bytearray(CTX_SIZE) of ", sizeof(ftervit_ctx_t), " bytes", buf.len);
+    if (buf.len < CTX_BYTES(0) || buf.len > sizeof(ftervit_ctx_t))
+        raise_count("ctx", "bytearray(ctx_size(depth)), at most CTX_SIZE = ",
+                    sizeof(ftervit_ctx_t), " bytes", buf.len);
     if ((uintptr_t)buf.buf % sizeof(void *) != 0)
         raise_text(&mp_type_ValueError, "ctx",
                    "expected a buffer at an aligned address (a bytearray of its own, not a slice)");
+    if (len)
+        *len = buf.len;
     return (ftervit_ctx_t *)buf.buf;
 }
 
 static ftervit_ctx_t *bound_ctx(mp_obj_t obj)
 {
-    ftervit_ctx_t *ctx = ctx_buffer(obj);
+    ftervit_ctx_t *ctx = ctx_buffer(obj, NULL);
     if (ctx->magic != CTX_MAGIC)
         raise_text(&mp_type_ValueError, "ctx",
                    "expected a context bound to a model, got one bind() did not fill "
@@ -260,20 +269,26 @@ static mp_obj_t ftervit_bind(mp_obj_t model_in, mp_obj_t ctx_in, mp_obj_t check_
 {
     mp_buffer_info_t model;
     byte_buffer(model_in, "model", &model, MP_BUFFER_READ);
-    ftervit_ctx_t *ctx = ctx_buffer(ctx_in);
+    size_t ctx_len;
+    ftervit_ctx_t *ctx = ctx_buffer(ctx_in, &ctx_len);
     ctx->magic = 0;                 /* a failed bind leaves no usable context */
     if ((uintptr_t)model.buf % 4 != 0)
         raise_text(&mp_type_ValueError, "model",
                    "expected a buffer at an address that is a multiple of 4 "
                    "(a bytes or bytearray of its own, not a slice)");
-    check_apart(&(mp_buffer_info_t){.buf = ctx, .len = sizeof *ctx}, "ctx", &model, "model");
+    check_apart(&(mp_buffer_info_t){.buf = ctx, .len = ctx_len}, "ctx", &model, "model");
 
     /* Ternary codes are always decoded once: an invalid byte would index
      * past the kernels' tables.  CRCs are the caller's choice (time). */
     uint32_t flags = FTV_BIND_CHECK_CODES;
     if (mp_obj_is_true(check_crc_in))
         flags |= FTV_BIND_CHECK_CRC;
-    int rc = ftv_bind(&ctx->bound, model.buf, model.len, flags);
+    size_t room = ctx_len - offsetof(ftervit_ctx_t, bound);
+    int rc = ftv_bind_sized(&ctx->bound, room, model.buf, model.len, flags);
+    int32_t depth = file_depth(model.buf, model.len);
+    if (rc == FTV_BIND_ERR_DEPTH && depth <= FTV_BIND_MAX_DEPTH)
+        raise_count("ctx", "bytearray(ctx_size(depth)) for the model's depth: ",
+                    CTX_BYTES(depth), " bytes", ctx_len);
     if (rc != FTV_OK)
         raise_bind_error(rc, ctx->bound.error_index, model.buf, model.len);
 
@@ -294,6 +309,21 @@ static mp_obj_t ftervit_bind(mp_obj_t model_in, mp_obj_t ctx_in, mp_obj_t check_
     return mp_obj_new_tuple(5, info);
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(ftervit_bind_obj, ftervit_bind);
+
+static mp_obj_t ftervit_ctx_size(mp_obj_t depth_in)
+{
+    mp_int_t depth = mp_obj_get_int(depth_in);
+    if (depth < 0 || depth > FTV_BIND_MAX_DEPTH) {
+        msg_t m = {{0}, 0};
+        msg_str(&m, "depth: expected 0 to ");
+        msg_int(&m, FTV_BIND_MAX_DEPTH);
+        msg_str(&m, " encoder blocks, got ");
+        msg_int(&m, (int32_t)depth);
+        msg_raise(&mp_type_ValueError, &m);
+    }
+    return mp_obj_new_int_from_uint(CTX_BYTES(depth));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(ftervit_ctx_size_obj, ftervit_ctx_size);
 
 /* ------------------------------------------------------------ forward */
 
@@ -438,6 +468,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(ftervit_xorshift32_obj, ftervit_xorshift32);
 
 #define FTERVIT_FUNCTIONS(X)                                \
     X(MP_QSTR_bind, ftervit_bind_obj)                       \
+    X(MP_QSTR_ctx_size, ftervit_ctx_size_obj)               \
     X(MP_QSTR_forward, ftervit_forward_obj)                 \
     X(MP_QSTR_frame, ftervit_frame_obj)                     \
     X(MP_QSTR_xorshift32, ftervit_xorshift32_obj)

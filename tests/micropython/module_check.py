@@ -4,6 +4,7 @@
 # MODULE_DIR: where _ftervit.mpy is ("-": the module is compiled in).
 # IMAGES: the model's input images, concatenated.  "bad": also try every
 # refused argument, printing each exception, then classify again.
+import struct
 import sys
 from array import array
 
@@ -18,9 +19,11 @@ with open(sys.argv[3], "rb") as f:
 
 print("module", F.VERSION, F.FORMAT_VERSION, F.ARITH_VERSION, F.CTX_SIZE,
       F.GRAYSCALE, F.RGB565, F.RGB888)
-ctx = bytearray(F.CTX_SIZE)
+depth = struct.unpack_from("<i", model, 40 + 4 * 5)[0]     # config field 5
+ctx = bytearray(F.ctx_size(depth))          # room for this model's blocks only
 img_size, in_chans, num_classes, image_bytes, scratch_bytes = F.bind(model, ctx, True)
 print("info", img_size, in_chans, num_classes, image_bytes, scratch_bytes)
+print("ctx", F.ctx_size(0), F.ctx_size(depth - 1), F.ctx_size(depth))
 scratch = bytearray(scratch_bytes)
 logits = array("i", [0] * num_classes)
 
@@ -63,6 +66,8 @@ if len(sys.argv) > 4 and sys.argv[4] == "bad":
         ("bind-tensor-named", lambda: F.bind(bad_offset, bytearray(F.CTX_SIZE), False)),
         ("bind-config-named", lambda: F.bind(bad_config, bytearray(F.CTX_SIZE), False)),
         ("bind-ctx-length", lambda: F.bind(model, bytearray(10), True)),
+        ("bind-ctx-depth", lambda: F.bind(model, bytearray(F.ctx_size(depth - 1)), True)),
+        ("ctx-size-depth", lambda: F.ctx_size(33)),
         ("bind-ctx-readonly", lambda: F.bind(model, bytes(F.CTX_SIZE), True)),
         ("forward-unbound", lambda: F.forward(fresh, model, first, scratch, logits)),
         ("forward-other-model", lambda: F.forward(ctx, other_model, first, scratch, logits)),

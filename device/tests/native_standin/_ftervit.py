@@ -21,10 +21,14 @@ _CTX = "<iiiiI"         # img_size, in_chans, num_classes, image_bytes, bound mo
 
 def _versions():
     text = os.getenv("FTERVIT_STANDIN_VERSIONS")
-    return [int(v) for v in text.split(",")] if text else [1, 1, 1]
+    return [int(v) for v in text.split(",")] if text else [2, 1, 1]
 
 
 VERSION, FORMAT_VERSION, ARITH_VERSION = _versions()
+
+
+def ctx_size(depth):
+    return CTX_SIZE
 
 
 def bind(model, ctx, check_crc):

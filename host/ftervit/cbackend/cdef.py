@@ -180,12 +180,14 @@ const char *ftv_frame_strerror(int code);
 #define FTV_BIND_ERR_GEOMETRY ...
 typedef struct {
     ftv_model_t model;
-    ftv_block_t blocks[...];
     const uint8_t *labels; uint32_t labels_len;
     const uint8_t *golden_image; const int32_t *golden_logits; uint32_t golden_seed;
     size_t scratch_bytes; int32_t error_index;
+    ftv_block_t blocks[...];
 } ftv_bound_t;
 int ftv_bind(ftv_bound_t *out, const uint8_t *file, size_t file_len, uint32_t flags);
+int ftv_bind_sized(ftv_bound_t *out, size_t out_bytes, const uint8_t *file, size_t file_len,
+                   uint32_t flags);
 const char *ftv_bind_strerror(int code);
 const char *ftv_bind_config_name(int32_t index);
 size_t ftv_bind_tensor_name(char *name, int32_t index, int32_t depth);
