@@ -8,7 +8,7 @@ from device_mp import (DEVICE, MICROPYTHON, MODEL, SAMPLES, assert_same, camera_
                        parse_classify_output, run_micropython, write_pgm)
 from ftervit.ftv import read_ftv
 from ftervit.images import load_image
-from ftervit.micropython.build import build_unix_port
+from ftervit.micropython.build import cached_unix_port
 from ftervit.pack import integer_model
 from ftervit.reference import forward
 from ftervit.reference.frame import frame_to_image
@@ -26,7 +26,7 @@ def test_the_firmware_build_runs_classify_py_with_the_same_logits(tmp_path_facto
     def host_forward(image):
         return np.asarray(forward(imodel, image), dtype=np.int32)
 
-    firmware, _ = build_unix_port(tmp_path_factory.mktemp("unix_port"))
+    firmware = cached_unix_port().path
     frames_dir = tmp_path_factory.mktemp("fw_frames")
     expected = {}
     for png in SAMPLES[:3]:
@@ -45,3 +45,21 @@ def test_the_firmware_build_runs_classify_py_with_the_same_logits(tmp_path_facto
     assert sorted(result) == sorted(expected)
     for name, logits in expected.items():
         assert_same(result[name], logits, ftv.labels)
+
+
+def test_the_frozen_package_classifies_as_the_files_do(tmp_path):
+    """The firmware freezes device/ftervit (device/manifest.py): with only ".frozen" on
+    the path, as on a board with nothing copied, classify.py gives the host's logits."""
+    ftv = read_ftv(MODEL)
+    imodel = integer_model(ftv)
+    image = load_image(SAMPLES[0], 28, 1)
+    write_pgm(tmp_path / "s.pgm", image[..., 0])
+    firmware = cached_unix_port().path
+    proc = run_micropython([DEVICE / "classify.py", MODEL, tmp_path, "--logits"], (".frozen",),
+                           executable=firmware)
+    assert proc.returncode == 0, proc.stdout
+    where = run_micropython(["-c", "import ftervit; print(ftervit.__file__)"], (".frozen",),
+                            executable=firmware)
+    assert where.stdout.strip() == "ftervit/__init__.py"    # frozen: no folder before it
+    host = np.asarray(forward(imodel, image), dtype=np.int32)
+    assert_same(parse_classify_output(proc.stdout)["s.pgm"], host, ftv.labels)

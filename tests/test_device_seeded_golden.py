@@ -11,7 +11,7 @@ import pytest
 from device_mp import DEVICE, MICROPYTHON, MODEL, run_micropython
 from ftervit.cbackend.build import load_extension
 from ftervit.ftv import read_ftv, write_ftv, xorshift32_bytes
-from ftervit.micropython.build import build_natmod, build_unix_port
+from ftervit.micropython.build import build_natmod, cached_unix_port
 from ftervit.pack import golden_for, integer_model, writer_tensors
 
 SEED = 0x9E3779B9
@@ -92,7 +92,7 @@ for seed, out in ((0, buf), (1 << 32, buf), (-1, buf), ("1", buf), (1, b"ro"), (
 def builds(tmp_path_factory):
     natmod = tmp_path_factory.mktemp("natmod_seeded")
     build_natmod("x64", natmod)
-    firmware, _ = build_unix_port(tmp_path_factory.mktemp("unix_port_seeded"))
+    firmware = cached_unix_port().path      # built once per cache, as in the other tests
     return {"natmod": (MICROPYTHON, (DEVICE, natmod)), "firmware": (firmware, (DEVICE,))}
 
 

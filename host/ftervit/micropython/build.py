@@ -4,9 +4,11 @@
                         shared/micropython/ into the cache ($FTERVIT_CACHE/micropython)
 * build_natmod()      - the dynamic native module _ftervit.mpy, ARCH x64 or
                         xtensawin (LLVM: native_module/micropython/llvm-xtensa-gcc)
+* build_mpy_cross()   - the tree's mpy-cross (bytecode compiler for frozen code)
 * build_unix_port()   - MicroPython's unix port with _ftervit compiled in
-                        (USER_C_MODULES): the firmware build, run on the host
-* cached_natmod(), cached_unix_port()
+                        (USER_C_MODULES) and the device package frozen in
+                        (device/manifest.py): the firmware build, run on the host
+* cached_natmod(), cached_unix_port(), cached_mpy_cross()
                       - the same builds kept in the cache ($FTERVIT_CACHE/micropython),
                         keyed by a digest of the sources and the tree: built once
 * mpy_header()        - version and architecture of a .mpy file
@@ -31,13 +33,14 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..cbackend.build import cache_root, native_dir
+from ..resources import resource_dir
 
 MPY_DIR_ENV = "MPY_DIR"
 TARBALL_ENV = "FTERVIT_MICROPYTHON_SRC"
 TARBALL = "micropython-1.28.0-src.tar.gz"
 # The unix port with what the tests need; the options off need git submodules
 # (btree, mbedtls, libffi, nimble) that the source archive does not carry.
-UNIX_PORT_OPTIONS = ("VARIANT=standard", "FROZEN_MANIFEST=", "MICROPY_PY_BTREE=0",
+UNIX_PORT_OPTIONS = ("VARIANT=standard", "MICROPY_PY_BTREE=0",
                      "MICROPY_PY_SSL=0", "MICROPY_SSL_AXTLS=0", "MICROPY_PY_FFI=0",
                      "MICROPY_PY_BLUETOOTH=0")
 # py/persistentcode.h: MP_NATIVE_ARCH_*
@@ -191,17 +194,45 @@ def build_natmod(arch: str, out_dir, tree: Optional[Path] = None,
                        _size(log, "bss size"), _size(log, "GOT entries"))
 
 
-def build_unix_port(out_dir, tree: Optional[Path] = None, jobs: int = 2,
-                    timeout: int = 600, progress=None) -> tuple:
-    """(micropython executable, seconds): the unix port with _ftervit compiled in,
-    its objects under out_dir."""
+def build_mpy_cross(out_dir, tree: Optional[Path] = None, jobs: int = 2,
+                    timeout: int = 600, progress=None) -> Path:
+    """The tree's mpy-cross, its objects under out_dir."""
     tree = tree or micropython_tree()
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    args = ["-C", str(tree / "ports" / "unix"), f"-j{jobs}", *UNIX_PORT_OPTIONS,
-            f"USER_C_MODULES={native_dir().resolve()}", f"BUILD={out_dir}",
-            "PROG=micropython-ftervit", f"PYTHON={sys.executable}"]   # PROG: under BUILD
+    _run_make(["-C", str(tree / "mpy-cross"), f"-j{jobs}", f"BUILD={out_dir}",
+               "PROG=mpy-cross", f"PYTHON={sys.executable}"],      # PROG: under BUILD
+              out_dir, dict(os.environ), timeout, progress)
+    prog = out_dir / "mpy-cross"
+    if not prog.is_file():
+        raise BuildError(f"make succeeded but wrote no {prog}")
+    return prog
+
+
+def device_manifest() -> Path:
+    """device/manifest.py: what a firmware freezes of the device package."""
+    return resource_dir("device") / "manifest.py"
+
+
+def build_unix_port(out_dir, tree: Optional[Path] = None, jobs: int = 2,
+                    timeout: int = 600, progress=None) -> tuple:
+    """(micropython executable, seconds): the unix port with _ftervit compiled in and
+    the device package frozen in, as a board firmware would have them; its objects
+    under out_dir.  The frozen package is imported where ".frozen" is on sys.path
+    (the port's default path; a MICROPYPATH without it uses the files instead)."""
+    tree = tree or micropython_tree()
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    mpy_cross = build_mpy_cross(out_dir / "mpy-cross", tree, jobs, timeout, progress)
+    # the manifest tools insist on a micropython-lib checkout; nothing is taken from it
+    no_lib = out_dir / "no-micropython-lib"
+    no_lib.mkdir(exist_ok=True)
+    (no_lib / "README.md").write_text("device/manifest.py freezes nothing from micropython-lib\n")
+    args = ["-C", str(tree / "ports" / "unix"), f"-j{jobs}", *UNIX_PORT_OPTIONS,
+            f"FROZEN_MANIFEST={device_manifest()}", f"MPY_LIB_DIR={no_lib}",
+            f"MICROPY_MPYCROSS={mpy_cross}", f"USER_C_MODULES={native_dir().resolve()}",
+            f"BUILD={out_dir}", "PROG=micropython-ftervit", f"PYTHON={sys.executable}"]
     _run_make(args, out_dir, dict(os.environ), timeout, progress)
     prog = out_dir / "micropython-ftervit"
     if not prog.is_file():
@@ -268,7 +299,10 @@ def _natmod_name(arch: str, tree: Path) -> str:
 
 
 def _unix_port_name(tree: Path) -> str:
-    return f"unix-port-{build_key(tree, 'unix', UNIX_PORT_OPTIONS)}"
+    frozen = sorted(device_manifest().parent.joinpath("ftervit").glob("*.py"))
+    frozen_digest = hashlib.sha256(b"".join(p.name.encode() + b"\0" + p.read_bytes()
+                                            for p in [device_manifest(), *frozen])).hexdigest()
+    return f"unix-port-{build_key(tree, 'unix', UNIX_PORT_OPTIONS, frozen_digest)}"
 
 
 def natmod_cache_dir(arch: str = "x64", tree: Optional[Path] = None) -> Path:
