@@ -705,11 +705,13 @@ int ftv_bind_sized(ftv_bound_t *out, size_t out_bytes, const uint8_t *file, size
 {
     walk_t w;
     int rc;
-    size_t room;
+    int32_t room = 0;
     if (!out || out_bytes < FTV_BOUND_BYTES(0))
         return FTV_BIND_ERR_ARG;
-    /* only the first out_bytes are ours: never touch *out as a whole */
-    room = (out_bytes - FTV_BOUND_BYTES(0)) / sizeof(ftv_block_t);
+    /* only the first out_bytes are ours: never touch *out as a whole.  Counted,
+     * not divided: the bare-metal Xtensa builds link no division helper. */
+    while (room < FTV_BIND_MAX_DEPTH && FTV_BOUND_BYTES(room + 1) <= out_bytes)
+        room++;
     memset(out, 0, FTV_BOUND_BYTES(0));
     out->error_index = FTV_BIND_AT_NONE;
     if (!file || (uintptr_t)file % 4 != 0)
@@ -719,7 +721,7 @@ int ftv_bind_sized(ftv_bound_t *out, size_t out_bytes, const uint8_t *file, size
     memset(&w, 0, sizeof w);
     w.file = file;
     w.len = file_len;
-    w.capacity = room < FTV_BIND_MAX_DEPTH ? (int32_t)room : FTV_BIND_MAX_DEPTH;
+    w.capacity = room;
     memset(out->blocks, 0, (size_t)w.capacity * sizeof(ftv_block_t));
     rc = walk(out, &w, flags);
     if (rc != FTV_OK) {
