@@ -265,6 +265,14 @@ class Server:
         return {"top": [[label, logit] for label, logit in top],
                 "logits": list(model.logits), "classify_ms": took}
 
+    def cmd_bench(self, args, data):
+        # one camera frame, each stage of it timed on the board (Model.timed_classify)
+        model = self.model_at(args.get("path", "model.ftv"))
+        gc.collect()
+        stages = model.timed_classify(data, args["width"], args["height"], args["fmt"])
+        return {"stages": [[name, us] for name, us in stages],
+                "total_us": sum(us for _, us in stages), "logits": list(model.logits)}
+
     def model_at(self, path):
         # loaded (and self-tested) once per path; later requests reuse its buffers
         if self.model is None or self.model_path != path:
