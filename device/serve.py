@@ -183,17 +183,20 @@ class Server:
 
     def cmd_info(self, args, data):
         try:
-            import _ftervit  # noqa: F401  (the native module: built in, or an .mpy on the path)
+            import _ftervit  # (the native module: built in, or an .mpy on the path)
             native = True
+            # an .mpy has a file, which deploy checks like the others; built in has none
+            native_file = getattr(_ftervit, "__file__", "")
         except ImportError:
             native = False
+            native_file = ""
         gc.collect()
         impl = sys.implementation
         return {"impl": impl.name, "version": ".".join(str(v) for v in impl.version[:3]),
                 "mpy": getattr(impl, "_mpy", 0), "platform": sys.platform,
                 "machine": getattr(impl, "_machine", ""), "mem_free": gc.mem_free(),
                 "max_payload": len(self.link.buffer), "protocol": PROTOCOL_VERSION,
-                "native_module": native}
+                "native_module": native, "native_file": native_file}
 
     def cmd_echo(self, args, data):
         return {"size": len(data), "crc": binascii.crc32(data), "text": args.get("text", "")}
@@ -264,6 +267,14 @@ class Server:
         took = time.ticks_diff(time.ticks_us(), start) / 1000
         return {"top": [[label, logit] for label, logit in top],
                 "logits": list(model.logits), "classify_ms": took}
+
+    def cmd_bench(self, args, data):
+        # one camera frame, each stage of it timed on the board (Model.timed_classify)
+        model = self.model_at(args.get("path", "model.ftv"))
+        gc.collect()
+        stages = model.timed_classify(data, args["width"], args["height"], args["fmt"])
+        return {"stages": [[name, us] for name, us in stages],
+                "total_us": sum(us for _, us in stages), "logits": list(model.logits)}
 
     def model_at(self, path):
         # loaded (and self-tested) once per path; later requests reuse its buffers

@@ -238,26 +238,34 @@ static void embed(const ftv_model_t *m, const dims_t *d, scratch_t *s,
     }
 }
 
-static void block(const ftv_model_t *m, const ftv_block_t *b, const dims_t *d,
-                  scratch_t *s)
+/* A block's attention half: norm1, qkv, attention, proj added to the residual. */
+static void block_attention(const ftv_model_t *m, const ftv_block_t *b, const dims_t *d,
+                            scratch_t *s)
 {
     const ftv_geometry_t *g = &m->geometry;
     uint32_t n = d->tokens, dim = d->dim;
-    int ls = g->layerscale;
 
     norm_quantize(g, s, &b->norm1, s->x, n, dim);
     linear(g, s, &b->qkv, 0, s->wide, s->wide, n, dim, 3 * dim, 0);
     ftv_attention(s->narrow, s->wide, (int)n, g->num_heads, (int)d->head_dim,
                   g->attn_logit_mult, s->attn, s->attn_bytes);
     ftv_quantize_rows(s->codes, s->row_a, s->row_sh, s->narrow, (int)n, (int)dim, (int)dim);
-    linear(g, s, &b->proj, ls, s->x, s->narrow, n, dim, dim, 1);
+    linear(g, s, &b->proj, g->layerscale, s->x, s->narrow, n, dim, dim, 1);
+}
+
+/* Its MLP half: norm2, fc1, GELU, fc2 added to the residual. */
+static void block_mlp(const ftv_model_t *m, const ftv_block_t *b, const dims_t *d,
+                      scratch_t *s)
+{
+    const ftv_geometry_t *g = &m->geometry;
+    uint32_t n = d->tokens, dim = d->dim;
 
     norm_quantize(g, s, &b->norm2, s->x, n, dim);
     linear(g, s, &b->fc1, 0, s->wide, s->wide, n, dim, d->mlp, 0);
     ftv_gelu(s->wide, s->wide, (int)(n * d->mlp));
     ftv_quantize_rows(s->codes, s->row_a, s->row_sh, s->wide, (int)n, (int)d->mlp,
                       (int)d->mlp);
-    linear(g, s, &b->fc2, ls, s->x, s->narrow, n, d->mlp, dim, 1);
+    linear(g, s, &b->fc2, g->layerscale, s->x, s->narrow, n, d->mlp, dim, 1);
 }
 
 static int linear_ok(const ftv_linear_t *l)
@@ -285,8 +293,8 @@ static int model_ok(const ftv_model_t *m)
     return 1;
 }
 
-int ftv_forward(const ftv_model_t *m, const uint8_t *image, int32_t *logits,
-                void *scratch, size_t scratch_len)
+int ftv_forward_staged(const ftv_model_t *m, const uint8_t *image, int32_t *logits,
+                       void *scratch, size_t scratch_len, ftv_stage_fn stage_done, void *user)
 {
     const ftv_geometry_t *g;
     size_t need, skip;
@@ -315,8 +323,16 @@ int ftv_forward(const ftv_model_t *m, const uint8_t *image, int32_t *logits,
     s.failed = 0;
 
     embed(m, &d, &s, image);
-    for (int32_t i = 0; i < g->depth; i++)
-        block(m, &m->blocks[i], &d, &s);
+    if (stage_done)
+        stage_done(user, 0);
+    for (int32_t i = 0; i < g->depth; i++) {
+        block_attention(m, &m->blocks[i], &d, &s);
+        if (stage_done)
+            stage_done(user, 1 + 2 * i);
+        block_mlp(m, &m->blocks[i], &d, &s);
+        if (stage_done)
+            stage_done(user, 2 + 2 * i);
+    }
     norm_quantize(g, &s, &m->norm, s.x, 1, d.dim);
     if (!s.failed)
         matmul(g, &s, s.codes, m->head.weight, logits, 1, d.dim, (uint32_t)g->num_classes);
@@ -324,7 +340,15 @@ int ftv_forward(const ftv_model_t *m, const uint8_t *image, int32_t *logits,
         return FTV_ERR_SCRATCH;
     ftv_requant(logits, logits, s.row_a, s.row_sh, 1, g->num_classes, m->head.mult, 0,
                 m->head.bias, m->head.bias_frac);
+    if (stage_done)
+        stage_done(user, 1 + 2 * g->depth);
     return FTV_OK;
+}
+
+int ftv_forward(const ftv_model_t *m, const uint8_t *image, int32_t *logits,
+                void *scratch, size_t scratch_len)
+{
+    return ftv_forward_staged(m, image, logits, scratch, scratch_len, NULL, NULL);
 }
 
 const char *ftv_strerror(int code)

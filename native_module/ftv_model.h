@@ -107,6 +107,18 @@ size_t ftv_scratch_bytes_for(const ftv_geometry_t *g, int32_t matmul_rows);
 int ftv_forward(const ftv_model_t *m, const uint8_t *image, int32_t *logits,
                 void *scratch, size_t scratch_len);
 
+/* ftv_forward, calling stage_done(user, stage) as each stage ends (for
+ * timing it: the callback only observes, the logits are ftv_forward's):
+ *   0           the patch embedding (tokens and position embedding)
+ *   1 + 2 i     block i's attention (norm1, qkv, attention, proj residual)
+ *   2 + 2 i     block i's MLP (norm2, fc1, GELU, fc2 residual)
+ *   1 + 2 depth the head (final norm, head linear), logits written
+ * stage_done may be NULL; no stage is reported after an error. */
+typedef void (*ftv_stage_fn)(void *user, int32_t stage);
+int ftv_forward_staged(const ftv_model_t *m, const uint8_t *image, int32_t *logits,
+                       void *scratch, size_t scratch_len, ftv_stage_fn stage_done,
+                       void *user);
+
 /* A one-line description of a return code (static text). */
 const char *ftv_strerror(int code);
 

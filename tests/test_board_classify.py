@@ -107,3 +107,115 @@ def test_check_backend_board_agrees_with_numpy(link, capsys):
     assert "board backend" in board and figures(board) == figures(numpy_out)
     assert main(common + ["--backend", "board"]) == 2     # no --port: one clear error
     assert "--backend board needs --port" in capsys.readouterr().err
+
+
+def _stage_names(depth):
+    names = ["preprocess", "patch embedding"]
+    for i in range(depth):
+        names += [f"block {i} attention", f"block {i} mlp"]
+    return names + ["head"]
+
+
+def test_bench_times_every_stage_and_keeps_the_logits(link):
+    ftv = read_ftv(MODEL)
+    frame = camera_frame(idx_data.load_split(idx_data.FASHION_MNIST_DIR, "test")[0][3, 0],
+                         "rgb565", np.random.default_rng(1))
+    timed = link.request("bench", data=frame, width=240, height=240, fmt="RGB565")
+    plain = link.request("classify", data=frame, width=240, height=240, fmt="RGB565")
+    assert [name for name, _ in timed["stages"]] == _stage_names(ftv.geometry.depth)
+    assert all(us > 0 for _, us in timed["stages"])
+    assert timed["total_us"] == sum(us for _, us in timed["stages"])
+    want = forward(integer_model(ftv), frame_to_image(frame, 240, 240, "RGB565", 28, 1))
+    assert timed["logits"] == plain["logits"] == [int(v) for v in want]
+
+
+def test_remote_bench_command_prints_a_row_per_stage(link, capsys):
+    from ftervit.cli import main
+    depth = read_ftv(MODEL).geometry.depth
+    assert main(["remote", "bench", "--port", link.name, "--repeat", "2",
+                 "--frame", "96x96:GRAYSCALE"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    shown = {" ".join(r[:-2]): (float(r[-2]), float(r[-1].rstrip("%"))) for r in rows}
+    assert list(shown) == _stage_names(depth) + ["total"]
+    assert all(us > 0 for us, _ in shown.values())
+    assert abs(sum(pc for name, (_, pc) in shown.items() if name != "total") - 100) < 0.5
+
+
+def test_remote_eval_matches_the_host_reference_on_300_test_images(link, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from ftervit.cli import main
+    from ftervit.commands.remote import image_frame
+    from ftervit.reference import topk
+    n = 300
+    out = tmp_path / "eval.json"
+    assert main(["remote", "eval", "--port", link.name, "--limit", str(n), "--backend", "c",
+                 "--json-out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    summary, rows = result["summary"], result["images"]
+    assert summary["images"] == len(rows) == n and summary["logits_agree"]
+    assert "host reference (c): every logit agrees on all 300 images" in printed
+    # the same frames through the host's runtimes here: the C kernels on every one (the
+    # command's reference) and, independently of them, numpy on every tenth
+    from ftervit import cbackend
+    from ftervit.cbackend.frame import frame_to_image as c_frame_to_image
+    ftv = read_ftv(MODEL)
+    cmodel, imodel = cbackend.load(ftv), integer_model(ftv)
+    images, labels = idx_data.load_split(idx_data.FASHION_MNIST_DIR, "test")
+    top1 = top5 = 0
+    for i, row in enumerate(rows):
+        frame = image_frame(Image.fromarray(images[i, 0], "L"), 240, 240, "RGB565")
+        want = cmodel.forward(c_frame_to_image(frame, 240, 240, "RGB565", 28, 1))
+        if i % 10 == 0:
+            np_want = forward(imodel, frame_to_image(frame, 240, 240, "RGB565", 28, 1))
+            assert [int(v) for v in np_want] == [int(v) for v in want], i
+        assert row["logits"] == row["host_logits"] == [int(v) for v in want], i
+        assert row["label"] == labels[i] and row["top5"] == topk(want, 5)
+        top1 += topk(want, 1)[0] == labels[i]
+        top5 += labels[i] in topk(want, 5)
+    assert summary["top1"] == 100.0 * top1 / n and summary["top5"] == 100.0 * top5 / n
+    assert 0 < summary["board_ms_median"] <= summary["board_ms_p95"]
+    assert summary["images_per_s"] > 0
+    assert f"{summary['top1']:8.2f} %" in printed
+
+
+def test_remote_eval_exits_1_when_a_logit_differs(link, tmp_path, capsys, monkeypatch):
+    import json
+
+    from ftervit.cli import main
+    from ftervit.commands import remote
+    real = remote.host_reference
+
+    def off_by_one_on_image_1(path, backend):
+        ftv, name, logits = real(path, backend)
+        calls = []
+
+        def shifted(*frame):
+            calls.append(1)
+            out = logits(*frame)
+            return [out[0] + 1] + out[1:] if len(calls) == 2 else out
+        return ftv, name, shifted
+    monkeypatch.setattr(remote, "host_reference", off_by_one_on_image_1)
+    out = tmp_path / "eval.json"
+    assert main(["remote", "eval", "--port", link.name, "--limit", "3",
+                 "--json-out", str(out)]) == 1
+    assert "logits DIFFER on 1 of 3 images, first index 1" in capsys.readouterr().out
+    summary = json.loads(out.read_text())["summary"]
+    assert not summary["logits_agree"] and summary["disagreeing_images"] == [1]
+
+
+def test_remote_eval_refuses_a_reference_that_is_not_the_boards_file(link, tmp_path, capsys):
+    from ftervit.cli import main
+    from test_micropython_module import small_model_bytes
+    other = tmp_path / "other.ftv"
+    other.write_bytes(small_model_bytes())
+    assert main(["remote", "eval", "--port", link.name, "--limit", "1",
+                 "--reference", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert f"the board's model.ftv is not {other} (SHA-256 differs)" in err
+    assert main(["remote", "eval", "--port", link.name, "--limit", "1",
+                 "--model", "absent.ftv"]) == 2
+    assert "the board has no absent.ftv" in capsys.readouterr().err

@@ -103,3 +103,54 @@ def test_deploy_copies_then_copies_nothing(tmp_path, capsys):
         # the full deploy checks for the native module first: the unix port has none yet
         assert main(["deploy", "--port", board.port, str(MODEL)]) == 2
         assert "lacks _ftervit" in capsys.readouterr().err
+
+
+def test_full_deploy_copies_the_native_module_self_tests_and_then_copies_nothing(
+        tmp_path, capsys, monkeypatch):
+    # A board with stock firmware (no _ftervit built in), as a folder the unix port sees as
+    # its filesystem: its lib/ is the port's MICROPYPATH, as /lib is a board's.  serve.py
+    # starts from a folder of its own, so nothing but the deployed lib/ is importable.
+    import numpy as np
+
+    from ftervit.board.link import BoardLink
+    from ftervit.ftv import read_ftv
+    from ftervit.micropython.build import build_natmod
+    from ftervit.reference import forward, integer_model
+    from ftervit.reference.frame import frame_to_image
+    board_fs, boot, built = tmp_path / "board", tmp_path / "boot", tmp_path / "natmod"
+    for folder in (board_fs, boot, built):
+        folder.mkdir()
+    (boot / "serve.py").write_bytes((ROOT / "device" / "serve.py").read_bytes())
+    mpy = build_natmod("x64", built).mpy
+    found = deploy.native_module_files   # the repository ships no x64 build: add this one
+    monkeypatch.setattr(deploy, "native_module_files", lambda *dirs: found(*dirs, built))
+    monkeypatch.setenv("MICROPYPATH", str(board_fs / "lib"))
+    n = len(deploy.plan_deploy("/dev/null", MODEL).files) + 1   # and lib/_ftervit.mpy
+    with PtyBoard(boot / "serve.py", cwd=board_fs) as board:
+        assert main(["deploy", "--port", board.port, str(MODEL), "--timeout", "30"]) == 0
+        first = capsys.readouterr().out
+        assert "native module not built in" in first
+        assert f"{n} of {n} files copied" in first and "SHA-256 verified" in first
+        assert "self-test on the board: PASS" in first
+        assert (board_fs / "lib" / "_ftervit.mpy").read_bytes() == mpy.read_bytes()
+        for source in (ROOT / "device" / "ftervit").rglob("*.py"):
+            rel = source.relative_to(ROOT / "device")
+            assert (board_fs / "lib" / rel).read_bytes() == source.read_bytes(), rel
+        assert main(["deploy", "--port", board.port, str(MODEL), "--timeout", "30"]) == 0
+        second = capsys.readouterr().out
+        # the .mpy now imports, and is still checked as a file, not taken as built in
+        assert f"native module {board_fs / 'lib' / '_ftervit.mpy'} (an .mpy)" in second
+        assert f"0 of {n} files copied" in second
+        assert second.count("unchanged (SHA-256 matches)") == n
+        assert "self-test on the board: PASS" in second
+    # the deployed tree on its own: its serve.py, its lib/, its model.ftv
+    frame = bytes(range(256)) * (96 * 96 // 256)
+    with PtyBoard(board_fs / "serve.py", cwd=board_fs) as board:
+        link = BoardLink.open(board.port, timeout=30.0)
+        try:
+            got = link.request("classify", data=frame, width=96, height=96, fmt="GRAYSCALE")
+        finally:
+            link.close()
+    want = forward(integer_model(read_ftv(MODEL)),
+                   frame_to_image(frame, 96, 96, "GRAYSCALE", 28, 1))
+    assert got["logits"] == [int(v) for v in np.asarray(want)]

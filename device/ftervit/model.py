@@ -58,6 +58,41 @@ class Model:
                            self._image)
         return self.top(self.forward(self._image), topk)
 
+    def timed_classify(self, frame, width, height, fmt):
+        """[(stage, microseconds), ...] of one camera frame through the model: the frame
+        kernel ("preprocess"), "patch embedding", "block I attention" and "block I mlp" for
+        each block, "head"; the logits are left in `self.logits`, as classify leaves them.
+
+        Timed with time.ticks_us at the native module's stage boundaries (its
+        forward_staged calls back as each stage ends); the arithmetic is forward's.
+        """
+        import time
+        staged = getattr(self._native, "forward_staged", None)
+        if staged is None:
+            raise ValueError("bench: this _ftervit has no forward_staged(): deploy the native "
+                             "module of this ftervit package")
+        code = self._format_code(fmt)
+        marks = []
+
+        def mark(stage):
+            marks.append(time.ticks_us())
+
+        start = time.ticks_us()
+        self._native.frame(self._ctx, frame, width, height, code, self._image)
+        marks.append(time.ticks_us())
+        staged(self._ctx, self._file, self._image, self._scratch, self.logits, mark)
+        depth = (len(marks) - 3) // 2
+        names = ["preprocess", "patch embedding"]
+        for i in range(depth):
+            names.append("block %d attention" % i)
+            names.append("block %d mlp" % i)
+        names.append("head")
+        times = []
+        for name in names:
+            times.append((name, time.ticks_diff(marks[len(times)], start)))
+            start = marks[len(times) - 1]
+        return times
+
     def top(self, logits, topk=5):
         """[(label, logit), ...] of the topk largest logits, ties to the lower index."""
         _check_topk(topk)

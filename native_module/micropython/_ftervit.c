@@ -16,6 +16,10 @@
  *   bind(model, ctx, check_crc) -> (img_size, in_chans, num_classes,
  *                                   image_bytes, scratch_bytes)
  *   forward(ctx, model, image, scratch, logits) -> None
+ *   forward_staged(ctx, model, image, scratch, logits, mark) -> None
+ *                                   forward, calling mark(stage) as each stage
+ *                                   ends (ftv_forward_staged in ftv_model.h):
+ *                                   a natmod cannot read the clock, Python can
  *   frame(ctx, frame, width, height, fmt, image) -> None
  * Every buffer is the caller's: nothing here allocates but the result tuple
  * and exceptions.  Byte buffers are bytes, bytearray or a memoryview of
@@ -337,9 +341,15 @@ static void logits_buffer(mp_obj_t obj, mp_buffer_info_t *buf, size_t num_classe
         raise_count("logits", "array('i') of ", num_classes, " items", buf->len / sizeof(int32_t));
 }
 
-static mp_obj_t ftervit_forward(size_t n_args, const mp_obj_t *args)
+/* forward and forward_staged: the same checks, then ftv_forward_staged. */
+static void stage_mark(void *user, int32_t stage)
 {
-    (void)n_args;
+    mp_obj_t arg = MP_OBJ_NEW_SMALL_INT(stage);
+    mp_call_function_n_kw(MP_OBJ_FROM_PTR(user), 1, 0, &arg);
+}
+
+static void run_forward(const mp_obj_t *args, mp_obj_t mark)
+{
     ftervit_ctx_t *ctx = bound_ctx(args[0]);
     mp_buffer_info_t model, image, scratch, logits;
     check_same_model(ctx, args[1], &model);
@@ -354,12 +364,29 @@ static mp_obj_t ftervit_forward(size_t n_args, const mp_obj_t *args)
     check_apart(&logits, "logits", &image, "image");
     check_apart(&logits, "logits", &scratch, "scratch");
 
-    int rc = ftv_forward(&ctx->bound.model, image.buf, logits.buf, scratch.buf, scratch.len);
+    int rc = ftv_forward_staged(&ctx->bound.model, image.buf, logits.buf, scratch.buf,
+                                scratch.len, mark == MP_OBJ_NULL ? NULL : stage_mark,
+                                MP_OBJ_TO_PTR(mark));
     if (rc != FTV_OK)
         raise_text(&mp_type_ValueError, "forward", ftv_strerror(rc));
+}
+
+static mp_obj_t ftervit_forward(size_t n_args, const mp_obj_t *args)
+{
+    (void)n_args;
+    run_forward(args, MP_OBJ_NULL);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ftervit_forward_obj, 5, 5, ftervit_forward);
+
+static mp_obj_t ftervit_forward_staged(size_t n_args, const mp_obj_t *args)
+{
+    (void)n_args;
+    run_forward(args, args[5]);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ftervit_forward_staged_obj, 6, 6,
+                                           ftervit_forward_staged);
 
 /* ------------------------------------------------------------ frame */
 
@@ -470,6 +497,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(ftervit_xorshift32_obj, ftervit_xorshift32);
     X(MP_QSTR_bind, ftervit_bind_obj)                       \
     X(MP_QSTR_ctx_size, ftervit_ctx_size_obj)               \
     X(MP_QSTR_forward, ftervit_forward_obj)                 \
+    X(MP_QSTR_forward_staged, ftervit_forward_staged_obj)   \
     X(MP_QSTR_frame, ftervit_frame_obj)                     \
     X(MP_QSTR_xorshift32, ftervit_xorshift32_obj)
 

@@ -33,8 +33,21 @@ def show(tag, image):
     print(tag, " ".join(str(v) for v in logits))
 
 
+def show_staged(image):
+    # forward_staged: the stages it reports, in order, and the logits forward gives
+    stages = []
+    F.forward_staged(ctx, model, image, scratch, logits, stages.append)
+    print("staged", " ".join(str(v) for v in logits))
+    print("stages", " ".join(str(v) for v in stages))
+
+
 for i in range(len(images) // image_bytes):
     show("logits", images[i * image_bytes:(i + 1) * image_bytes])
+    show_staged(images[i * image_bytes:(i + 1) * image_bytes])
+
+def refuse_stage(stage):
+    raise ValueError("mark refuses stage %d" % stage)
+
 
 if len(sys.argv) > 4 and sys.argv[4] == "bad":
     first = images[:image_bytes]
@@ -92,6 +105,10 @@ if len(sys.argv) > 4 and sys.argv[4] == "bad":
                                                bytearray(10))),
         ("frame-unbound", lambda: F.frame(fresh, first, img_size, img_size, F.GRAYSCALE,
                                           bytearray(image_bytes))),
+        ("forward-staged-mark-raises", lambda: F.forward_staged(ctx, model, first, scratch,
+                                                                logits, refuse_stage)),
+        ("forward-staged-mark-type", lambda: F.forward_staged(ctx, model, first, scratch,
+                                                              logits, 5)),
     ]
     for name, call in cases:
         try:

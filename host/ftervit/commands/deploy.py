@@ -65,7 +65,7 @@ def copy_and_check(args, plan) -> int:
         arch = mpy_arch(int(info["mpy"]))
         print(f"board: MicroPython {info['version']} ({info['platform']}, mpy arch {arch}), "
               f"{int(info['mem_free']):,} B heap free, {native_module_text(info)}")
-        files = plan.files_for(arch, bool(info.get("native_module")))
+        files = plan.files_for(arch, native_built_in(info))
         if not args.files_only:
             problems = check_board(info, plan.files[0].size, plan)
             if problems:
@@ -83,6 +83,15 @@ def copy_and_check(args, plan) -> int:
     return 0
 
 
+def native_built_in(info) -> bool:
+    """_ftervit is part of the firmware (not an .mpy on the path, which is copied and
+    checked like the other files; a serve.py without native_file counts it as built in)."""
+    return bool(info.get("native_module")) and not info.get("native_file")
+
+
 def native_module_text(info) -> str:
-    return ("native module built in" if info.get("native_module")
-            else "native module not built in")
+    if native_built_in(info):
+        return "native module built in"
+    if info.get("native_module"):
+        return f"native module {info['native_file']} (an .mpy)"
+    return "native module not built in"
