@@ -45,7 +45,7 @@
 #include "ftv_frame.h"
 
 /* The module's own version: the device package refuses a module of another. */
-#define FTERVIT_VERSION 2           /* 2: contexts sized by depth, ctx_size() */
+#define FTERVIT_VERSION 2           /* 2: contexts sized by depth (ctx_size), forward_staged */
 
 #define CTX_MAGIC 0x31565446u       /* "FTV1": set once bind succeeded */
 
