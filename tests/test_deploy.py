@@ -105,6 +105,43 @@ def test_deploy_copies_then_copies_nothing(tmp_path, capsys):
         assert "lacks _ftervit" in capsys.readouterr().err
 
 
+def test_each_copy_feeds_its_progress_bar_to_the_last_byte_and_closes_it(tmp_path):
+    from ftervit.board.link import BoardLink
+    from ftervit.commands.deploy import TransferBar
+    board_fs = tmp_path / "board"
+    board_fs.mkdir()
+    seen = {}
+
+    class Recording(TransferBar):
+        def __init__(self, planned):
+            super().__init__(planned)
+            self.dest, self.offsets, self.closed = planned.dest, [], False
+            seen[planned.dest] = self
+
+        def __call__(self, offset, total):
+            super().__call__(offset, total)
+            self.offsets.append((offset, total))
+
+        def close(self):
+            super().close()
+            self.closed = True
+
+    with PtyBoard(cwd=board_fs) as board:
+        files = deploy.plan_deploy(board.port, MODEL).files
+        link = BoardLink.open(board.port, timeout=30.0)
+        try:
+            deploy.copy_files(link, files, report=lambda line: None, progress_factory=Recording)
+            for f in files:
+                bar = seen[f.dest]
+                assert bar.closed and bar.offsets[-1] == (f.size, f.size), f.dest
+                assert [o for o, _ in bar.offsets] == sorted(o for o, _ in bar.offsets)
+            seen.clear()
+            deploy.copy_files(link, files, report=lambda line: None, progress_factory=Recording)
+            assert all(bar.closed and not bar.offsets for bar in seen.values())  # unchanged
+        finally:
+            link.close()
+
+
 def test_full_deploy_copies_the_native_module_self_tests_and_then_copies_nothing(
         tmp_path, capsys, monkeypatch):
     # A board with stock firmware (no _ftervit built in), as a folder the unix port sees as

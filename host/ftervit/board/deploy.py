@@ -201,7 +201,11 @@ def copy_files(link, files: List[PlannedFile], report: Callable[[str], None] = p
     results = []
     for f in files:
         progress = progress_factory(f) if progress_factory else None
-        result = put_file(link, f.source.read_bytes(), f.dest, progress=progress)
+        try:
+            result = put_file(link, f.source.read_bytes(), f.dest, progress=progress)
+        finally:
+            if hasattr(progress, "close"):
+                progress.close()
         if result.skipped:
             report(f"  {f.dest}: unchanged (SHA-256 matches)")
         else:

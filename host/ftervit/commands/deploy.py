@@ -70,7 +70,7 @@ def copy_and_check(args, plan) -> int:
             problems = check_board(info, plan.files[0].size, plan)
             if problems:
                 raise CommandError("; ".join(problems))
-        results = copy_files(link, files)
+        results = copy_files(link, files, progress_factory=TransferBar)
         copied = sum(1 for r in results if not r.skipped)
         print(f"{copied} of {len(results)} files copied, the rest unchanged")
         if not args.files_only:
@@ -81,6 +81,24 @@ def copy_and_check(args, plan) -> int:
     finally:
         link.close()
     return 0
+
+
+class TransferBar:
+    """One file's bytes on their way to the board: a tqdm bar on stderr whose rate is the
+    measured bytes per second, drawn only when stderr is a terminal."""
+
+    def __init__(self, planned):
+        import sys
+
+        from tqdm import tqdm
+        self.bar = tqdm(total=planned.size, desc=planned.dest, unit="B", unit_scale=True,
+                        unit_divisor=1024, leave=False, disable=not sys.stderr.isatty())
+
+    def __call__(self, offset: int, total: int) -> None:
+        self.bar.update(offset - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def native_built_in(info) -> bool:
